@@ -1,0 +1,112 @@
+"""What every scenario shares: the base user, response checks and the final-stats fix.
+
+Files starting with "_" are not scenarios: Locust skips them when it loads a folder.
+A scenario file sets two module constants the runner reads without importing it:
+DATABASE (needs the database) and RESETS_DATABASE (writes to it, so the runner
+restores the seed data before each step).
+"""
+
+import atexit
+import csv
+import json
+import os
+
+from locust import FastHttpUser, constant, events
+from locust.runners import WorkerRunner
+from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
+
+# Where each framework listens, by engine: the runner and compose set LAB_TARGETS.
+TARGETS = dict(
+    item.split("=", 1)
+    for item in os.environ.get(
+        "LAB_TARGETS", "fastapi=http://127.0.0.1:8001,flask=http://127.0.0.1:8002,django=http://127.0.0.1:8003"
+    ).split(",")
+)
+
+
+class LabUser(FastHttpUser):
+    """No think time: each user sends its next request as soon as the last one is answered."""
+
+    abstract = True
+    wait_time = constant(0)
+
+    def check(self, response, expected_status=200, content_type="application/json", body=None, json_body=None):
+        """Mark the response failed unless status, type and content are exactly as the contract says."""
+        if response.status_code != expected_status:
+            return response.failure(f"status {response.status_code}, expected {expected_status}")
+        got_type = response.headers.get("Content-Type", "")
+        if not got_type.startswith(content_type):
+            return response.failure(f"Content-Type {got_type!r}, expected {content_type}")
+        if body is not None and response.text != body:
+            return response.failure(f"body {response.text[:100]!r}, expected {body!r}")
+        if json_body is not None:
+            try:
+                got = response.json()
+            except ValueError:
+                return response.failure(f"body is not JSON: {response.text[:100]!r}")
+            if callable(json_body):
+                problem = json_body(got)
+                if problem:
+                    return response.failure(problem)
+            elif got != json_body:
+                return response.failure(f"body {got!r}, expected {json_body!r}")
+        return response.success()
+
+    def get_json(self, path, expected, name=None):
+        with self.client.get(path, name=name, catch_response=True) as response:
+            self.check(response, json_body=expected)
+
+
+@events.init_command_line_parser.add_listener
+def add_target_option(parser):
+    parser.add_argument(
+        "--target",
+        choices=[""] + list(TARGETS),
+        default="",
+        include_in_web_ui=True,
+        help="framework to load; sets the host from LAB_TARGETS (empty: use --host)",
+    )
+
+
+@events.test_start.add_listener
+def pick_target(environment, **_kwargs):
+    target = getattr(environment.parsed_options, "target", "")
+    if target:
+        environment.host = TARGETS[target]
+
+
+@events.init.add_listener
+def write_final_stats_at_exit(environment, **_kwargs):
+    """Rewrite the CSVs from the final in-memory stats after Locust has closed them.
+
+    Locust writes its CSVs every second and does not write them again at shutdown,
+    so the files can miss the last second of the run. This runs after Locust's
+    own shutdown (atexit), so the kept numbers equal Locust's final summary.
+    """
+    options = environment.parsed_options
+    prefix = getattr(options, "csv_prefix", None)
+    if not prefix or isinstance(environment.runner, WorkerRunner):
+        return
+
+    def write():
+        writer = StatsCSV(environment, PERCENTILES_TO_REPORT)
+        for suffix, method in (("stats", writer.requests_csv), ("failures", writer.failures_csv), ("exceptions", writer.exceptions_csv)):
+            with open(f"{prefix}_{suffix}.csv", "w", newline="") as handle:
+                method(csv.writer(handle))
+        runner = environment.runner
+        with open(f"{prefix}_final.json", "w") as handle:
+            json.dump(
+                {
+                    "host": environment.host,
+                    "cpu_warning_emitted": bool(runner and runner.cpu_warning_emitted),
+                    "worker_cpu_warning_emitted": bool(getattr(runner, "worker_cpu_warning_emitted", False)),
+                    "worker_count": getattr(runner, "worker_count", None),
+                    "total_requests": environment.stats.total.num_requests,
+                    "total_failures": environment.stats.total.num_failures,
+                    "total_rps": environment.stats.total.total_rps,
+                },
+                handle,
+                indent=2,
+            )
+
+    atexit.register(write)

@@ -1,0 +1,15 @@
+"""GET /json: the blog's "simple JSON endpoint" (TechEmpower test type 1, JSON serialization)."""
+
+from locust import task
+
+from _common import LabUser
+from _payloads import HELLO
+
+DATABASE = False
+RESETS_DATABASE = False
+
+
+class JsonUser(LabUser):
+    @task
+    def json(self):
+        self.get_json("/json", {"message": HELLO})

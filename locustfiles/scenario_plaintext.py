@@ -1,0 +1,16 @@
+"""GET /plaintext: the smallest possible response (TechEmpower test type 6, without pipelining)."""
+
+from locust import task
+
+from _common import LabUser
+from _payloads import HELLO
+
+DATABASE = False
+RESETS_DATABASE = False
+
+
+class PlaintextUser(LabUser):
+    @task
+    def plaintext(self):
+        with self.client.get("/plaintext", catch_response=True) as response:
+            self.check(response, content_type="text/plain", body=HELLO)
