@@ -10,6 +10,9 @@ import atexit
 import csv
 import json
 import os
+import time
+
+import psutil
 
 from locust import FastHttpUser, constant, events
 from locust.runners import WorkerRunner
@@ -75,6 +78,33 @@ def pick_target(environment, **_kwargs):
         environment.host = TARGETS[target]
 
 
+# This process's CPU use over the measured window (spawning complete .. test stop):
+# the lab's measure of whether the generator itself was the bottleneck.
+_window: dict[str, tuple[float, float]] = {}
+
+
+def _cpu_now() -> tuple[float, float]:
+    times = psutil.Process().cpu_times()
+    return time.time(), times.user + times.system
+
+
+@events.spawning_complete.add_listener
+def mark_window_start(**_kwargs):
+    _window["start"] = _cpu_now()
+
+
+@events.test_stop.add_listener
+def mark_window_end(**_kwargs):
+    _window["end"] = _cpu_now()
+
+
+def window_cpu_percent() -> float | None:
+    if "start" not in _window:
+        return None
+    (t0, cpu0), (t1, cpu1) = _window["start"], _window.get("end") or _cpu_now()
+    return round(100 * (cpu1 - cpu0) / max(t1 - t0, 1e-9), 1)
+
+
 @events.init.add_listener
 def write_final_stats_at_exit(environment, **_kwargs):
     """Rewrite the CSVs from the final in-memory stats after Locust has closed them.
@@ -98,6 +128,9 @@ def write_final_stats_at_exit(environment, **_kwargs):
             json.dump(
                 {
                     "host": environment.host,
+                    "locust_cpu_percent": window_cpu_percent(),
+                    "window_start": _window.get("start", (None,))[0],
+                    "window_end": _window.get("end", (None,))[0],
                     "cpu_warning_emitted": bool(runner and runner.cpu_warning_emitted),
                     "worker_cpu_warning_emitted": bool(getattr(runner, "worker_cpu_warning_emitted", False)),
                     "worker_count": getattr(runner, "worker_count", None),

@@ -1,0 +1,142 @@
+"""Command line of the lab: `python -m lab bench|serve|check|list` (the Makefile wraps these)."""
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+
+from . import catalog, conformance
+from .bench import Bench, Options, parse_cores
+from .catalog import LabError
+
+console = Console(highlight=False)
+
+
+def names(text: str | None) -> list[str] | None:
+    return [part.strip() for part in text.split(",") if part.strip()] if text else None
+
+
+def numbers(text: str | None) -> list[int] | None:
+    if not text:
+        return None
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise LabError(f"expected comma-separated whole numbers, got {text!r}") from None
+
+
+def cmd_bench(args) -> int:
+    options = Options(
+        profile=args.profile,
+        engine=args.engine,
+        frameworks=names(args.frameworks),
+        scenarios=names(args.scenarios),
+        server_cores=parse_cores(args.server_cores),
+        locust_cores=parse_cores(args.locust_cores),
+        results=Path(args.results),
+        users=numbers(args.users),
+        duration=args.duration,
+        warmup=args.warmup,
+        repeats=args.repeats,
+    )
+    if options.engine != "local":
+        raise LabError(f"unknown engine {options.engine!r}; valid: local")
+    run_dir = Bench(options).run()
+    console.print(f"run folder: {run_dir}")
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from .local import LocalTarget
+
+    frameworks = catalog.pick("framework", catalog.frameworks(), names(args.frameworks))
+    cores = parse_cores(args.cores) or sorted(os.sched_getaffinity(0))
+    logs = Path(args.results) / "serve"
+    targets = [LocalTarget(f, cores, logs / f"{f.name}.log") for f in frameworks]
+    try:
+        for target in targets:
+            target.start()
+        for target in targets:
+            target.wait_healthy()
+            console.print(f"{target.name:8} {target.url}  (log: {target.log_path})")
+        console.print("serving; explore with `make ui` (Locust web UI on http://127.0.0.1:8089). Ctrl-C stops.")
+        while all(target.alive() for target in targets):
+            time.sleep(0.5)
+        console.print("[red]a server exited; stopping the others[/]")
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for target in targets:
+            target.stop()
+
+
+def cmd_check(args) -> int:
+    urls = {name: url for name, url in (item.split("=", 1) for item in names(args.urls) or [])} or {
+        f.name: f.local_url for f in catalog.frameworks().values()
+    }
+    worst = 0
+    for name, url in urls.items():
+        failures = conformance.run_all(url)
+        console.print(f"{name:8} {url}: " + ("[green]conforms[/]" if not failures else f"[red]{len(failures)} failing check(s)[/]"))
+        for failure in failures:
+            console.print(f"    {failure}")
+        worst = max(worst, 1 if failures else 0)
+    return worst
+
+
+def cmd_list(args) -> int:
+    console.print("frameworks: " + ", ".join(f"{f.name} (:{f.port})" for f in catalog.frameworks().values()))
+    for scenario in catalog.scenarios().values():
+        console.print(f"scenario {scenario.name:10} {scenario.description}")
+    for profile in catalog.profiles().values():
+        console.print(f"profile  {profile.name:10} {profile.description}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lab", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    bench = sub.add_parser("bench", help="run the benchmark matrix and write results/<run-id>/")
+    bench.add_argument("--profile", default="quick", help="smoke, quick or full (lab/profiles.toml)")
+    bench.add_argument("--engine", default="local", help="local (processes on loopback)")
+    bench.add_argument("--frameworks", help="comma-separated subset, e.g. fastapi,flask")
+    bench.add_argument("--scenarios", help="comma-separated subset of the profile's scenarios")
+    bench.add_argument("--server-cores", help="cores for the server under test, e.g. 0 or 0-1")
+    bench.add_argument("--locust-cores", help="cores for Locust, e.g. 1")
+    bench.add_argument("--users", help="override the profile's user levels, e.g. 8,32")
+    bench.add_argument("--duration", type=int, help="override the measured seconds per step")
+    bench.add_argument("--warmup", type=int, help="override the warm-up seconds (0: none)")
+    bench.add_argument("--repeats", type=int, help="override the repeats per step")
+    bench.add_argument("--results", default=str(catalog.ROOT / "results"), help="results folder")
+    bench.set_defaults(func=cmd_bench)
+
+    serve = sub.add_parser("serve", help="start the services on loopback until Ctrl-C")
+    serve.add_argument("--frameworks")
+    serve.add_argument("--cores", help="cores for the servers (default: all)")
+    serve.add_argument("--results", default=str(catalog.ROOT / "results"))
+    serve.set_defaults(func=cmd_serve)
+
+    check = sub.add_parser("check", help="run the endpoint contract against running services")
+    check.add_argument("--urls", help="name=url,... (default: the local ports)")
+    check.set_defaults(func=cmd_check)
+
+    sub.add_parser("list", help="frameworks, scenarios and profiles").set_defaults(func=cmd_list)
+
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except LabError as problem:
+        console.print(f"[bold red]error:[/] {problem}")
+        return 2
+    except KeyboardInterrupt:
+        console.print("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

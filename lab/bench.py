@@ -1,0 +1,334 @@
+"""The runner: matrix -> targets up -> conformance -> warm-up -> Locust steps -> results tree.
+
+Steps run in interleaved order (every framework at one level before the next
+level, every repeat after the last), so slow drift of the machine hits all
+frameworks alike. All targets are started first and wait idle while another
+one is loaded.
+"""
+
+import csv
+import os
+import signal
+import time
+from dataclasses import asdict, dataclass
+from importlib.metadata import version
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+from . import catalog, conformance, loadgen, results
+from .catalog import Framework, LabError, Profile, Scenario
+from .local import VENVS, LocalTarget, TreeSampler, log_tail
+
+console = Console(highlight=False)
+
+
+@dataclass(frozen=True)
+class Step:
+    framework: str
+    scenario: str
+    users: int
+    repeat: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.framework} {self.scenario} u={self.users} r{self.repeat}"
+
+
+@dataclass
+class Options:
+    profile: str = "quick"
+    engine: str = "local"
+    frameworks: list[str] | None = None
+    scenarios: list[str] | None = None
+    server_cores: list[int] | None = None
+    locust_cores: list[int] | None = None
+    results: Path = results.RESULTS
+    # Overrides of the profile, mainly for tests.
+    users: list[int] | None = None
+    duration: int | None = None
+    warmup: int | None = None
+    repeats: int | None = None
+
+
+def build_matrix(frameworks: list[str], scenarios: list[str], users: list[int], repeats: int) -> list[Step]:
+    return [
+        Step(framework, scenario, level, repeat)
+        for repeat in range(1, repeats + 1)
+        for scenario in scenarios
+        for level in users
+        for framework in frameworks
+    ]
+
+
+def parse_cores(text: str | None) -> list[int] | None:
+    """'0', '0,1' or '2-3' -> [0], [0, 1], [2, 3]."""
+    if not text:
+        return None
+    cores: list[int] = []
+    try:
+        for part in text.split(","):
+            low, _, high = part.partition("-")
+            cores.extend(range(int(low), int(high or low) + 1))
+    except ValueError:
+        raise LabError(f"cannot read cores {text!r}: use a list like 0 or 0,1 or 2-3") from None
+    return cores
+
+
+def plan_cores(server: list[int] | None, generator: list[int] | None, usable: list[int]) -> tuple[list[int], list[int]]:
+    """Server and Locust on separate cores; refuse what this machine cannot give."""
+    if len(usable) < 2:
+        raise LabError(
+            f"this machine lets the lab use {len(usable)} core ({usable}); the server and Locust need one each, "
+            "on separate cores, or the generator steals the server's CPU. Run on a machine with 2 or more cores."
+        )
+    server = server or [usable[0]]
+    generator = generator or [usable[-1]]
+    for role, cores in (("server", server), ("locust", generator)):
+        outside = sorted(set(cores) - set(usable))
+        if outside:
+            raise LabError(f"{role} cores {outside} do not exist here; usable cores are {usable}")
+    shared = sorted(set(server) & set(generator))
+    if shared:
+        raise LabError(
+            f"server cores {server} and locust cores {generator} overlap on {shared}; "
+            f"give each its own, e.g. SERVER_CORES={usable[0]} LOCUST_CORES={usable[-1]}"
+        )
+    return server, generator
+
+
+def resolve(options: Options) -> tuple[Profile, list[Framework], list[Scenario]]:
+    profiles = catalog.profiles()
+    if options.profile not in profiles:
+        raise LabError(f"unknown profile {options.profile!r}; valid: {', '.join(profiles)}")
+    profile = profiles[options.profile]
+    frameworks = catalog.pick("framework", catalog.frameworks(), options.frameworks)
+    all_scenarios = catalog.scenarios()
+    unknown = [name for name in profile.scenarios if name not in all_scenarios]
+    if unknown:
+        raise LabError(f"profile {profile.name!r} in {catalog.PROFILES} names unknown scenarios {unknown}; valid: {', '.join(all_scenarios)}")
+    scenarios = catalog.pick("scenario", all_scenarios, options.scenarios or profile.scenarios)
+    return profile, frameworks, scenarios
+
+
+def read_aggregate(stats_csv: Path) -> dict:
+    """The Aggregated row of a step's stats file, for the console line."""
+    with open(stats_csv, newline="") as handle:
+        for row in csv.DictReader(handle):
+            if row.get("Name") == "Aggregated":
+                return row
+    return {}
+
+
+class Bench:
+    def __init__(self, options: Options):
+        self.options = options
+        self.profile, self.frameworks, self.scenarios = resolve(options)
+        self.users = options.users or self.profile.users
+        self.duration = options.duration or self.profile.duration
+        self.warmup = self.profile.warmup if options.warmup is None else options.warmup
+        self.repeats = options.repeats or self.profile.repeats
+        usable = sorted(os.sched_getaffinity(0))
+        self.server_cores, self.locust_cores = plan_cores(options.server_cores, options.locust_cores, usable)
+        self.steps = build_matrix([f.name for f in self.frameworks], [s.name for s in self.scenarios], self.users, self.repeats)
+        self.scenario_by_name = {s.name: s for s in self.scenarios}
+        self.targets: dict[str, LocalTarget] = {}
+        self.unavailable: dict[str, str] = {}
+        self.warmed: set[tuple[str, str]] = set()
+        self.locust_process = None
+
+    # -- manifest -----------------------------------------------------------------
+
+    def base_manifest(self) -> dict:
+        return {
+            "manifest_version": results.MANIFEST_VERSION,
+            "run_id": self.run_dir.name,
+            "status": "running",
+            "started_at": results.now_iso(),
+            "finished_at": None,
+            "engine": self.options.engine,
+            "profile": {**self.profile.settings, "name": self.profile.name},
+            "effective": {"users": self.users, "duration_s": self.duration, "warmup_s": self.warmup, "repeats": self.repeats},
+            "matrix": {
+                "frameworks": [f.name for f in self.frameworks],
+                "scenarios": [s.name for s in self.scenarios],
+                "users": self.users,
+                "repeats": self.repeats,
+                "order": "interleaved: repeat > scenario > users > framework",
+                "steps": len(self.steps),
+            },
+            "cores": {"server": self.server_cores, "locust": self.locust_cores},
+            "host": results.host_facts(),
+            "git": results.git_state(),
+            "locust": {
+                "version": version("locust"),
+                "processes": 1,
+                "user_class": "FastHttpUser, no think time",
+                "ramp_s": loadgen.RAMP_SECONDS,
+                "options": loadgen.locust_command(self.scenarios[0], "<target>", 0, 0, Path("<step>/locust"))[3:],
+            },
+            "scenarios": {s.name: {"locustfile": str(s.locustfile.relative_to(catalog.ROOT)), "description": s.description} for s in self.scenarios},
+            "targets": {},
+            "unavailable": {},
+        }
+
+    def save_manifest(self) -> None:
+        self.manifest["unavailable"] = self.unavailable
+        results.write_json(self.run_dir / "manifest.json", self.manifest)
+
+    # -- targets ------------------------------------------------------------------
+
+    def start_targets(self) -> None:
+        for framework in self.frameworks:
+            target = LocalTarget(framework, self.server_cores, self.run_dir / "targets" / f"{framework.name}.log")
+            self.targets[framework.name] = target
+            console.log(f"starting {framework.name} ({framework.summary}) on cores {self.server_cores}")
+            try:
+                target.start()
+                target.wait_healthy()
+            except LabError as problem:
+                self.drop_target(framework.name, str(problem))
+                continue
+            failures = conformance.run_all(target.url)
+            if failures:
+                self.drop_target(framework.name, "fails the endpoint contract:\n  " + "\n  ".join(failures))
+                continue
+            venv_python = VENVS / framework.name / "bin" / "python"
+            self.manifest["targets"][framework.name] = {
+                **target.describe(),
+                "server": framework.server,
+                "interface": framework.interface,
+                "summary": framework.summary,
+                "start_command_text": framework.start_command.read_text(),
+                "python": results.python_version(venv_python),
+                "packages": results.pip_freeze(venv_python),
+            }
+            console.log(f"{framework.name}: healthy, passes the contract, {self.manifest['targets'][framework.name]['workers']} worker(s)")
+        self.save_manifest()
+
+    def drop_target(self, name: str, reason: str) -> None:
+        console.print(f"[bold red]{name}: {reason}[/] — its steps are skipped")
+        self.unavailable[name] = reason
+        target = self.targets.get(name)
+        if target:
+            target.stop()
+
+    def stop_targets(self) -> None:
+        for target in self.targets.values():
+            target.stop()
+
+    # -- steps --------------------------------------------------------------------
+
+    def remember_locust(self, process) -> None:
+        self.locust_process = process
+
+    def warm_up(self, step: Step) -> None:
+        key = (step.framework, step.scenario)
+        if key in self.warmed or self.warmup <= 0:
+            return
+        self.warmed.add(key)
+        target = self.targets[step.framework]
+        scratch = self.run_dir / "warmup" / step.framework / step.scenario
+        loadgen.run_locust(self.scenario_by_name[step.scenario], target.url, max(self.users), self.warmup, scratch, self.locust_cores, self.remember_locust)
+        # Thrown away: only the fact that it ran is kept.
+        for path in scratch.glob("locust_*.csv"):
+            path.unlink()
+
+    def run_step(self, step: Step) -> dict:
+        folder = results.step_dir(self.run_dir, step.framework, step.scenario, step.users, step.repeat)
+        folder.mkdir(parents=True, exist_ok=True)
+        record = {**asdict(step), "status": "skipped", "reason": None, "started_at": results.now_iso()}
+        if step.framework in self.unavailable:
+            record["reason"] = f"target unavailable: {self.unavailable[step.framework].splitlines()[0]}"
+            return self.finish_step(folder, record)
+        target = self.targets[step.framework]
+        self.warm_up(step)
+        sampler = TreeSampler(target.pid()).start()
+        run = loadgen.run_locust(self.scenario_by_name[step.scenario], target.url, step.users, self.duration, folder, self.locust_cores, self.remember_locust)
+        sampler.stop()
+        final = run.final
+        record.update(
+            locust={
+                "command": run.command,
+                "exit_code": run.exit_code,
+                "cores": self.locust_cores,
+                "cpu_percent": final.get("locust_cpu_percent"),
+                "cpu_warning": final.get("cpu_warning_emitted"),
+                "window_start": final.get("window_start"),
+                "window_end": final.get("window_end"),
+            },
+            server={"cores": self.server_cores, **sampler.usage(final.get("window_start"), final.get("window_end"))},
+        )
+        if not target.alive():
+            reason = f"server exited during the step (code {target.process.returncode}); last log lines:\n{log_tail(target.log_path)}"
+            record.update(status="failed", reason=reason)
+            self.drop_target(step.framework, reason)
+        elif run.timed_out:
+            record.update(status="failed", reason="Locust did not finish within its run time + 60 s and was killed")
+        elif not final or not (folder / "locust_stats.csv").exists():
+            record.update(status="failed", reason=f"Locust exited with code {run.exit_code} without final stats; see {folder / 'locust.log'}")
+        else:
+            record["status"] = "ok"
+        return self.finish_step(folder, record)
+
+    def finish_step(self, folder: Path, record: dict) -> dict:
+        record["ended_at"] = results.now_iso()
+        results.write_json(folder / "step.json", record)
+        return record
+
+    def describe_step(self, step: Step, record: dict, index: int) -> str:
+        head = f"[{index}/{len(self.steps)}] {step.label:<30}"
+        if record["status"] != "ok":
+            return f"{head} [yellow]{record['status']}[/]: {(record['reason'] or '').splitlines()[0]}"
+        folder = results.step_dir(self.run_dir, step.framework, step.scenario, step.users, step.repeat)
+        row = read_aggregate(folder / "locust_stats.csv")
+        requests_, failures = int(row.get("Request Count", 0)), int(row.get("Failure Count", 0))
+        return (
+            f"{head} {float(row.get('Requests/s', 0)):>9,.0f} req/s  p50 {row.get('50%')} ms  p99 {row.get('99%')} ms  "
+            f"failures {failures}/{requests_}  locust cpu {record['locust']['cpu_percent']}%"
+        )
+
+    # -- the run ------------------------------------------------------------------
+
+    def run(self) -> Path:
+        self.run_dir = results.new_run_dir(self.options.results, self.profile.name, self.options.engine)
+        self.manifest = self.base_manifest()
+        self.save_manifest()
+        console.log(f"run {self.run_dir.name}: {len(self.steps)} steps, profile {self.profile.name}, engine {self.options.engine}")
+        console.log(f"results: {self.run_dir}")
+        previous_sigterm = signal.signal(signal.SIGTERM, _raise_interrupt)
+        status = "incomplete"
+        try:
+            self.start_targets()
+            per_step = loadgen.expected_seconds(self.duration)
+            planned = len(self.steps) * per_step + len(self.frameworks) * len(self.scenarios) * loadgen.expected_seconds(self.warmup)
+            with Progress(
+                TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[done]}/{task.fields[total_steps]} steps"),
+                TimeRemainingColumn(), console=console, transient=True,
+            ) as progress:
+                task = progress.add_task("starting", total=planned, done=0, total_steps=len(self.steps))
+                for index, step in enumerate(self.steps, 1):
+                    progress.update(task, description=f"{step.label}")
+                    started = time.monotonic()
+                    record = self.run_step(step)
+                    console.log(self.describe_step(step, record, index))
+                    progress.update(task, advance=max(time.monotonic() - started, 0), done=index)
+            status = "complete"
+        except KeyboardInterrupt:
+            console.print("[bold yellow]interrupted: stopping targets; the finished steps are kept[/]")
+            status = "interrupted"
+            raise
+        finally:
+            if self.locust_process is not None and self.locust_process.poll() is None:
+                self.locust_process.kill()
+            self.stop_targets()
+            self.manifest["status"] = status
+            self.manifest["finished_at"] = results.now_iso()
+            self.save_manifest()
+            signal.signal(signal.SIGTERM, previous_sigterm)
+        return self.run_dir
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt

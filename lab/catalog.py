@@ -1,0 +1,138 @@
+"""What the lab can run, read from the repository itself.
+
+- frameworks: one folder per service, services/<name>/service.toml
+- scenarios:  one locustfile per scenario, locustfiles/scenario_<name>.py
+- profiles:   lab/profiles.toml
+
+Adding a framework or a scenario means adding its folder or file; nothing here
+lists them by hand.
+"""
+
+import ast
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICES = ROOT / "services"
+LOCUSTFILES = ROOT / "locustfiles"
+PROFILES = ROOT / "lab" / "profiles.toml"
+
+
+class LabError(Exception):
+    """A problem the person running the lab can fix; printed as one line, no traceback."""
+
+
+@dataclass(frozen=True)
+class Framework:
+    name: str
+    port: int
+    server: str
+    interface: str
+    summary: str
+    folder: Path
+
+    @property
+    def start_command(self) -> Path:
+        return self.folder / "start.sh"
+
+    @property
+    def local_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    locustfile: Path
+    description: str
+    database: bool = False
+    resets_database: bool = False
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    description: str
+    scenarios: list[str]
+    users: list[int]
+    duration: int
+    warmup: int
+    repeats: int
+    settings: dict = field(default_factory=dict)
+
+
+def frameworks() -> dict[str, Framework]:
+    found = {}
+    for config in sorted(SERVICES.glob("*/service.toml")):
+        data = tomllib.loads(config.read_text())
+        try:
+            found[data["name"]] = Framework(
+                name=data["name"],
+                port=int(data["port"]),
+                server=data["server"],
+                interface=data["interface"],
+                summary=data["summary"],
+                folder=config.parent,
+            )
+        except KeyError as missing:
+            raise LabError(f"{config}: missing key {missing}") from None
+    return dict(sorted(found.items(), key=lambda item: item[1].port))
+
+
+def _module_constants(path: Path) -> tuple[str, dict]:
+    """A locustfile's docstring and top-level constants, read without importing Locust."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    constants = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            try:
+                constants[node.targets[0].id] = ast.literal_eval(node.value)
+            except ValueError:
+                pass
+    return (ast.get_docstring(tree) or "").strip(), constants
+
+
+def scenarios() -> dict[str, Scenario]:
+    found = {}
+    for path in sorted(LOCUSTFILES.glob("scenario_*.py")):
+        doc, constants = _module_constants(path)
+        name = path.stem.removeprefix("scenario_")
+        found[name] = Scenario(
+            name=name,
+            locustfile=path,
+            description=doc.splitlines()[0] if doc else "",
+            database=bool(constants.get("DATABASE", False)),
+            resets_database=bool(constants.get("RESETS_DATABASE", False)),
+        )
+    return found
+
+
+def profiles() -> dict[str, Profile]:
+    data = tomllib.loads(PROFILES.read_text())
+    found = {}
+    for name, settings in data.items():
+        try:
+            found[name] = Profile(
+                name=name,
+                description=settings.get("description", ""),
+                scenarios=list(settings["scenarios"]),
+                users=[int(u) for u in settings["users"]],
+                duration=int(settings["duration"]),
+                warmup=int(settings["warmup"]),
+                repeats=int(settings["repeats"]),
+                settings=dict(settings),
+            )
+        except (KeyError, TypeError, ValueError) as problem:
+            raise LabError(f"{PROFILES}: profile [{name}] is invalid: {problem!r}") from None
+    return found
+
+
+def pick(kind: str, available: dict, wanted: list[str] | None) -> list:
+    """The named entries, in the order given; an unknown name is a LabError listing the valid ones."""
+    if not wanted:
+        return list(available.values())
+    unknown = [name for name in wanted if name not in available]
+    if unknown:
+        raise LabError(f"unknown {kind} {', '.join(map(repr, unknown))}; valid: {', '.join(available)}")
+    return [available[name] for name in wanted]

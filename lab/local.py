@@ -1,0 +1,206 @@
+"""The local engine: services and Locust as processes on loopback, pinned to cores.
+
+Each service runs from its own virtualenv (.venv/services/<name>, built from the
+same locked requirements as its container) with its one start command,
+services/<name>/start.sh.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import requests
+
+from .catalog import ROOT, Framework, LabError
+
+VENVS = ROOT / ".venv" / "services"
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def log_tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def stop_process_group(process: subprocess.Popen, grace: float = 10) -> None:
+    """SIGTERM the whole group (server master and workers), then SIGKILL what is left."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=grace)
+    except ProcessLookupError:
+        pass
+
+
+class LocalTarget:
+    """One framework's server, started with its start command on the given cores."""
+
+    def __init__(self, framework: Framework, cores: list[int], log_path: Path, extra_env: dict | None = None):
+        self.framework = framework
+        self.cores = cores
+        self.log_path = log_path
+        self.extra_env = extra_env or {}
+        self.process: subprocess.Popen | None = None
+        self.url = framework.local_url
+
+    @property
+    def name(self) -> str:
+        return self.framework.name
+
+    def env(self) -> dict:
+        venv = VENVS / self.framework.name
+        if not (venv / "bin" / "python").exists():
+            raise LabError(f"{self.name}: no virtualenv at {venv}; run `make setup` first")
+        env = dict(os.environ)
+        env.update(
+            PATH=f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}",
+            VIRTUAL_ENV=str(venv),
+            HOST="127.0.0.1",
+            PORT=str(self.framework.port),
+            CPUS=str(len(self.cores)),
+            PYTHONDONTWRITEBYTECODE="1",
+        )
+        env.update(self.extra_env)
+        return env
+
+    def start(self) -> None:
+        if port_in_use(self.framework.port):
+            raise LabError(
+                f"{self.name}: port {self.framework.port} on 127.0.0.1 is already in use; "
+                "stop whatever listens there (another `make serve`?) so the lab measures its own server"
+            )
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        cores = set(self.cores)
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [str(self.framework.start_command)],
+                env=self.env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group, so stop() reaches every worker
+                preexec_fn=lambda: os.sched_setaffinity(0, cores),
+            )
+
+    def wait_healthy(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise LabError(
+                    f"{self.name}: server exited with code {self.process.returncode} before it was healthy; "
+                    f"last lines of {self.log_path}:\n{log_tail(self.log_path)}"
+                )
+            try:
+                if requests.get(self.url + "/health", timeout=2).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        raise LabError(
+            f"{self.name}: /health did not answer 200 within {timeout:.0f} s; "
+            f"last lines of {self.log_path}:\n{log_tail(self.log_path)}"
+        )
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def describe(self) -> dict:
+        """What ran, for the manifest: the exact command lines, worker count, cores."""
+        root = psutil.Process(self.process.pid)
+        # start.sh execs the server, so the group leader is the server's master process.
+        children = root.children(recursive=True)
+        return {
+            "engine": "local",
+            "url": self.url,
+            "start_command": str(self.framework.start_command.relative_to(ROOT)),
+            "command_line": root.cmdline(),
+            "processes": 1 + len(children),
+            # Uvicorn with one worker serves from its only process; Gunicorn's master only supervises.
+            "workers": len(children) or 1,
+            "worker_command_lines": sorted({" ".join(child.cmdline()) for child in children}),
+            "cores": self.cores,
+            "env": {key: self.env()[key] for key in ("HOST", "PORT", "CPUS")},
+        }
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process_group(self.process)
+
+
+class TreeSampler:
+    """Samples a process tree's cumulative CPU time and memory in a thread.
+
+    The samples are (epoch seconds, CPU seconds, RSS bytes); usage() turns the
+    ones inside Locust's measured window into CPU seconds, mean CPU % and peak RSS.
+    """
+
+    def __init__(self, pid: int, interval: float = 0.25):
+        self.pid = pid
+        self.interval = interval
+        self.samples: list[tuple[float, float, int]] = []
+        self._cpu_by_pid: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> None:
+        try:
+            root = psutil.Process(self.pid)
+            processes = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return
+        rss = 0
+        for process in processes:
+            try:
+                with process.oneshot():
+                    times = process.cpu_times()
+                    # Kept per pid, so a worker that exits still counts what it used.
+                    self._cpu_by_pid[process.pid] = times.user + times.system
+                    rss += process.memory_info().rss
+            except psutil.NoSuchProcess:
+                continue
+        self.samples.append((time.time(), sum(self._cpu_by_pid.values()), rss))
+
+    def _run(self) -> None:
+        self._sample()
+        while not self._stop.wait(self.interval):
+            self._sample()
+
+    def start(self) -> "TreeSampler":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+    def usage(self, start: float | None = None, end: float | None = None) -> dict:
+        inside = [s for s in self.samples if (start is None or s[0] >= start) and (end is None or s[0] <= end)]
+        if len(inside) < 2:
+            inside = self.samples
+        if len(inside) < 2:
+            return {"cpu_seconds": None, "cpu_percent": None, "peak_rss_mb": None, "samples": len(inside)}
+        (t0, cpu0, _), (t1, cpu1, _) = inside[0], inside[-1]
+        return {
+            "cpu_seconds": round(cpu1 - cpu0, 3),
+            "cpu_percent": round(100 * (cpu1 - cpu0) / max(t1 - t0, 1e-9), 1),
+            "peak_rss_mb": round(max(s[2] for s in inside) / 2**20, 1),
+            "samples": len(inside),
+        }

@@ -1,0 +1,78 @@
+"""The runner's pure parts: matrix order, core planning, catalog discovery, bad options."""
+
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT
+
+from lab import catalog
+from lab.bench import Options, build_matrix, parse_cores, plan_cores, resolve
+from lab.catalog import LabError
+
+
+def test_matrix_is_interleaved_so_drift_hits_every_framework():
+    steps = build_matrix(["a", "b", "c"], ["json"], [8, 32], repeats=2)
+    assert [(s.framework, s.users, s.repeat) for s in steps[:6]] == [
+        ("a", 8, 1), ("b", 8, 1), ("c", 8, 1), ("a", 32, 1), ("b", 32, 1), ("c", 32, 1),
+    ]  # fmt: skip
+    assert len(steps) == 12 and steps[6].repeat == 2
+
+
+def test_parse_cores_accepts_lists_and_ranges():
+    assert parse_cores("0") == [0]
+    assert parse_cores("0,2-3") == [0, 2, 3]
+    assert parse_cores(None) is None
+    with pytest.raises(LabError, match="cannot read cores 'x'"):
+        parse_cores("x")
+
+
+def test_plan_cores_defaults_to_first_and_last_core():
+    assert plan_cores(None, None, [0, 1]) == ([0], [1])
+    assert plan_cores(None, None, [0, 1, 2, 3]) == ([0], [3])
+
+
+def test_plan_cores_refuses_overlap_and_missing_cores_and_says_what_works():
+    with pytest.raises(LabError, match=r"overlap on \[1\].*SERVER_CORES=0 LOCUST_CORES=1"):
+        plan_cores([0, 1], [1], [0, 1])
+    with pytest.raises(LabError, match=r"cores \[7\] do not exist here; usable cores are \[0, 1\]"):
+        plan_cores([7], None, [0, 1])
+    with pytest.raises(LabError, match="need one each"):
+        plan_cores(None, None, [0])
+
+
+def test_catalog_finds_every_framework_and_scenario_from_the_tree():
+    frameworks = catalog.frameworks()
+    assert list(frameworks) == ["fastapi", "flask", "django"]
+    assert [f.port for f in frameworks.values()] == [8001, 8002, 8003]
+    for framework in frameworks.values():
+        assert framework.start_command.exists()
+    scenarios = catalog.scenarios()
+    assert {"json", "plaintext", "io", "cpu", "validate"} <= set(scenarios)
+    assert all(s.description for s in scenarios.values())
+
+
+def test_every_profile_names_existing_scenarios():
+    for name in catalog.profiles():
+        profile, frameworks, scenarios = resolve(Options(profile=name))
+        assert scenarios and frameworks
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--profile", "nope"], "unknown profile 'nope'; valid: smoke, quick, full"),
+        (["--frameworks", "rails"], "unknown framework 'rails'; valid: fastapi, flask, django"),
+        (["--scenarios", "json,graphql"], "unknown scenario 'graphql'; valid:"),
+        (["--engine", "k8s"], "unknown engine 'k8s'"),
+    ],
+)
+def test_bad_options_give_one_clear_line(args, message, tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "lab", "bench", "--results", str(tmp_path), *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert message in " ".join(result.stdout.split())
+    assert "Traceback" not in result.stdout + result.stderr
+    assert not any(tmp_path.iterdir()), "a refused run must not leave a run folder"
