@@ -35,8 +35,10 @@ bench: setup
 report: $(VENV)/lab/.installed
 	$(LAB) -m analysis report $(RUN)
 
+# pytest's exit 5 ("no tests collected") is a failure here, not a pass.
 test: setup
-	$(LAB) -m pytest
+	@$(LAB) -m pytest $(PYTEST_ARGS); status=$$?; \
+	if [ $$status -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; exit $$status
 
 # The three services on loopback (8001-8003) until Ctrl-C.
 serve: setup

@@ -9,7 +9,7 @@ from pathlib import Path
 from rich.console import Console
 
 from . import catalog, conformance
-from .bench import Bench, Options, parse_cores
+from .bench import ENGINES, Bench, Options, parse_cores
 from .catalog import LabError
 
 console = Console(highlight=False)
@@ -42,8 +42,8 @@ def cmd_bench(args) -> int:
         warmup=args.warmup,
         repeats=args.repeats,
     )
-    if options.engine != "local":
-        raise LabError(f"unknown engine {options.engine!r}; valid: local")
+    if options.engine not in ENGINES:
+        raise LabError(f"unknown engine {options.engine!r}; valid: {', '.join(ENGINES)}")
     run_dir = Bench(options).run()
     console.print(f"run folder: {run_dir}")
     return 0

@@ -17,11 +17,18 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from . import catalog, conformance, loadgen, results
+from . import catalog, conformance, loadgen, results, wrk
 from .catalog import Framework, LabError, Profile, Scenario
-from .local import VENVS, LocalTarget, TreeSampler, log_tail
+from .local import LocalEngine
 
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)
+
+
+def say(text: str) -> None:
+    console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {text}")
+
+# Scenarios the bare baseline apps answer, so they can give a ceiling.
+CEILING_SCENARIOS = ("json", "plaintext")
 
 
 @dataclass(frozen=True)
@@ -124,6 +131,8 @@ def read_aggregate(stats_csv: Path) -> dict:
 class Bench:
     def __init__(self, options: Options):
         self.options = options
+        if options.engine not in ENGINES:
+            raise LabError(f"unknown engine {options.engine!r}; valid: {', '.join(ENGINES)}")
         self.profile, self.frameworks, self.scenarios = resolve(options)
         self.users = options.users or self.profile.users
         self.duration = options.duration or self.profile.duration
@@ -133,10 +142,11 @@ class Bench:
         self.server_cores, self.locust_cores = plan_cores(options.server_cores, options.locust_cores, usable)
         self.steps = build_matrix([f.name for f in self.frameworks], [s.name for s in self.scenarios], self.users, self.repeats)
         self.scenario_by_name = {s.name: s for s in self.scenarios}
-        self.targets: dict[str, LocalTarget] = {}
+        self.targets: dict = {}
         self.unavailable: dict[str, str] = {}
         self.warmed: set[tuple[str, str]] = set()
         self.locust_process = None
+        self.wrk_path = wrk.available()
 
     # -- manifest -----------------------------------------------------------------
 
@@ -163,14 +173,16 @@ class Bench:
             "git": results.git_state(),
             "locust": {
                 "version": version("locust"),
-                "processes": 1,
+                **self.engine.locust_setup(),
                 "user_class": "FastHttpUser, no think time",
                 "ramp_s": loadgen.RAMP_SECONDS,
                 "options": loadgen.locust_command(self.scenarios[0], "<target>", 0, 0, Path("<step>/locust"))[3:],
             },
             "scenarios": {s.name: {"locustfile": str(s.locustfile.relative_to(catalog.ROOT)), "description": s.description} for s in self.scenarios},
             "targets": {},
+            "baselines": {},
             "unavailable": {},
+            "wrk": {"path": self.wrk_path, "policy": "once per framework and wrk-able scenario, at the highest user level, repeat 1"},
         }
 
     def save_manifest(self) -> None:
@@ -180,32 +192,55 @@ class Bench:
     # -- targets ------------------------------------------------------------------
 
     def start_targets(self) -> None:
-        for framework in self.frameworks:
-            target = LocalTarget(framework, self.server_cores, self.run_dir / "targets" / f"{framework.name}.log")
-            self.targets[framework.name] = target
-            console.log(f"starting {framework.name} ({framework.summary}) on cores {self.server_cores}")
+        """Every framework of the run and the baselines of their servers: up, healthy, conforming."""
+        baselines = catalog.baselines()
+        needed = [baselines[name] for name in dict.fromkeys(f.baseline for f in self.frameworks) if name in baselines]
+        for service in [*self.frameworks, *needed]:
+            target = self.engine.target(service, self.server_cores)
+            self.targets[service.name] = target
+            say(f"starting {service.name} ({service.summary}) on cores {self.server_cores}")
             try:
                 target.start()
                 target.wait_healthy()
             except LabError as problem:
-                self.drop_target(framework.name, str(problem))
+                self.drop_target(service.name, str(problem))
                 continue
-            failures = conformance.run_all(target.url)
+            checks = conformance.BASELINE_CHECKS if service.kind == "baseline" else conformance.CHECKS
+            failures = conformance.run_all(target.url, checks)
             if failures:
-                self.drop_target(framework.name, "fails the endpoint contract:\n  " + "\n  ".join(failures))
+                self.drop_target(service.name, "fails the endpoint contract:\n  " + "\n  ".join(failures))
                 continue
-            venv_python = VENVS / framework.name / "bin" / "python"
-            self.manifest["targets"][framework.name] = {
+            section = "baselines" if service.kind == "baseline" else "targets"
+            self.manifest[section][service.name] = {
                 **target.describe(),
-                "server": framework.server,
-                "interface": framework.interface,
-                "summary": framework.summary,
-                "start_command_text": framework.start_command.read_text(),
-                "python": results.python_version(venv_python),
-                "packages": results.pip_freeze(venv_python),
+                "server": service.server,
+                "interface": service.interface,
+                "summary": service.summary,
+                "baseline": service.baseline,
+                "start_command_text": service.start_command.read_text(),
             }
-            console.log(f"{framework.name}: healthy, passes the contract, {self.manifest['targets'][framework.name]['workers']} worker(s)")
+            say(f"{service.name}: healthy, passes the contract, {self.manifest[section][service.name]['workers']} worker(s)")
         self.save_manifest()
+
+    def run_ceilings(self) -> None:
+        """Before the targets: each server's bare app at the highest user level.
+
+        The best of these is what this generator setup can deliver at all (the
+        generator ceiling); each one is also its server's ceiling, against which a
+        framework's throughput is its share (the rest is the framework's tax).
+        """
+        names = [s.name for s in self.scenarios if s.name in CEILING_SCENARIOS] or ["json"]
+        users = max(self.users)
+        for baseline in list(self.manifest["baselines"]):
+            for name in names:
+                if baseline in self.unavailable:
+                    break
+                scenario = catalog.scenarios()[name]
+                target = self.targets[baseline]
+                folder = self.run_dir / "ceiling" / baseline / name / f"u{users:04d}"
+                self.warm_up(Step(baseline, name, users, 0), scenario)
+                record = self.measure(Step(baseline, name, users, 0), scenario, target, folder, kind="ceiling")
+                say(self.describe_record(f"ceiling {baseline} {name} u={users}", record, folder))
 
     def drop_target(self, name: str, reason: str) -> None:
         console.print(f"[bold red]{name}: {reason}[/] — its steps are skipped")
@@ -223,14 +258,13 @@ class Bench:
     def remember_locust(self, process) -> None:
         self.locust_process = process
 
-    def warm_up(self, step: Step) -> None:
+    def warm_up(self, step: Step, scenario: Scenario) -> None:
         key = (step.framework, step.scenario)
         if key in self.warmed or self.warmup <= 0:
             return
         self.warmed.add(key)
-        target = self.targets[step.framework]
         scratch = self.run_dir / "warmup" / step.framework / step.scenario
-        loadgen.run_locust(self.scenario_by_name[step.scenario], target.url, max(self.users), self.warmup, scratch, self.locust_cores, self.remember_locust)
+        self.engine.run_locust(scenario, self.targets[step.framework], max(self.users), self.warmup, scratch, self.locust_cores, self.remember_locust)
         # Thrown away: only the fact that it ran is kept.
         for path in scratch.glob("locust_*.csv"):
             path.unlink()
@@ -238,14 +272,27 @@ class Bench:
     def run_step(self, step: Step) -> dict:
         folder = results.step_dir(self.run_dir, step.framework, step.scenario, step.users, step.repeat)
         folder.mkdir(parents=True, exist_ok=True)
-        record = {**asdict(step), "status": "skipped", "reason": None, "started_at": results.now_iso()}
         if step.framework in self.unavailable:
+            record = {**asdict(step), "kind": "step", "status": "skipped", "started_at": results.now_iso()}
             record["reason"] = f"target unavailable: {self.unavailable[step.framework].splitlines()[0]}"
             return self.finish_step(folder, record)
-        target = self.targets[step.framework]
-        self.warm_up(step)
-        sampler = TreeSampler(target.pid()).start()
-        run = loadgen.run_locust(self.scenario_by_name[step.scenario], target.url, step.users, self.duration, folder, self.locust_cores, self.remember_locust)
+        scenario = self.scenario_by_name[step.scenario]
+        self.warm_up(step, scenario)
+        record = self.measure(step, scenario, self.targets[step.framework], folder)
+        if record["status"] == "ok" and self.wants_wrk(step, scenario):
+            record["wrk"] = wrk.run(self.targets[step.framework].url + scenario.wrk_path, step.users, self.duration, self.locust_cores)
+            self.finish_step(folder, record)
+        return record
+
+    def wants_wrk(self, step: Step, scenario: Scenario) -> bool:
+        # Once per framework and scenario, at the highest level: enough for the ratio, cheap in time.
+        return bool(self.wrk_path and scenario.wrk_path and step.users == max(self.users) and step.repeat == 1)
+
+    def measure(self, step: Step, scenario: Scenario, target, folder: Path, kind: str = "step") -> dict:
+        """One Locust run against one target, with the server's CPU and memory sampled meanwhile."""
+        record = {**asdict(step), "kind": kind, "status": "failed", "reason": None, "started_at": results.now_iso()}
+        sampler = target.sampler().start()
+        run = self.engine.run_locust(scenario, target, step.users, self.duration, folder, self.locust_cores, self.remember_locust)
         sampler.stop()
         final = run.final
         record.update(
@@ -261,7 +308,7 @@ class Bench:
             server={"cores": self.server_cores, **sampler.usage(final.get("window_start"), final.get("window_end"))},
         )
         if not target.alive():
-            reason = f"server exited during the step (code {target.process.returncode}); last log lines:\n{log_tail(target.log_path)}"
+            reason = f"{target.exit_reason()} during the step; last log lines:\n{target.log_tail()}"
             record.update(status="failed", reason=reason)
             self.drop_target(step.framework, reason)
         elif run.timed_out:
@@ -277,32 +324,37 @@ class Bench:
         results.write_json(folder / "step.json", record)
         return record
 
-    def describe_step(self, step: Step, record: dict, index: int) -> str:
-        head = f"[{index}/{len(self.steps)}] {step.label:<30}"
+    def describe_record(self, label: str, record: dict, folder: Path) -> str:
         if record["status"] != "ok":
-            return f"{head} [yellow]{record['status']}[/]: {(record['reason'] or '').splitlines()[0]}"
-        folder = results.step_dir(self.run_dir, step.framework, step.scenario, step.users, step.repeat)
+            return f"{label:<34} [yellow]{record['status']}[/]: {(record['reason'] or '').splitlines()[0]}"
         row = read_aggregate(folder / "locust_stats.csv")
         requests_, failures = int(row.get("Request Count", 0)), int(row.get("Failure Count", 0))
-        return (
-            f"{head} {float(row.get('Requests/s', 0)):>9,.0f} req/s  p50 {row.get('50%')} ms  p99 {row.get('99%')} ms  "
-            f"failures {failures}/{requests_}  locust cpu {record['locust']['cpu_percent']}%"
+        line = (
+            f"{label:<34} {float(row.get('Requests/s', 0)):>9,.0f} req/s  p50 {row.get('50%')} ms  p99 {row.get('99%')} ms  "
+            f"failures {failures}/{requests_}  locust cpu {record['locust']['cpu_percent']}%  server cpu {record['server']['cpu_percent']}%"
         )
+        if record.get("wrk"):
+            line += f"  wrk {record['wrk'].get('requests_per_s') or 0:,.0f} req/s"
+        return line
 
     # -- the run ------------------------------------------------------------------
 
     def run(self) -> Path:
         self.run_dir = results.new_run_dir(self.options.results, self.profile.name, self.options.engine)
+        self.engine = make_engine(self.options.engine, self.run_dir)
         self.manifest = self.base_manifest()
         self.save_manifest()
-        console.log(f"run {self.run_dir.name}: {len(self.steps)} steps, profile {self.profile.name}, engine {self.options.engine}")
-        console.log(f"results: {self.run_dir}")
+        say(f"run {self.run_dir.name}: {len(self.steps)} steps, profile {self.profile.name}, engine {self.options.engine}")
+        say(f"results: {self.run_dir}")
         previous_sigterm = signal.signal(signal.SIGTERM, _raise_interrupt)
         status = "incomplete"
         try:
             self.start_targets()
+            self.run_ceilings()
             per_step = loadgen.expected_seconds(self.duration)
             planned = len(self.steps) * per_step + len(self.frameworks) * len(self.scenarios) * loadgen.expected_seconds(self.warmup)
+            if self.wrk_path:
+                planned += sum(1 for s in self.scenarios if s.wrk_path) * len(self.frameworks) * self.duration
             with Progress(
                 TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[done]}/{task.fields[total_steps]} steps"),
                 TimeRemainingColumn(), console=console, transient=True,
@@ -312,7 +364,8 @@ class Bench:
                     progress.update(task, description=f"{step.label}")
                     started = time.monotonic()
                     record = self.run_step(step)
-                    console.log(self.describe_step(step, record, index))
+                    folder = results.step_dir(self.run_dir, step.framework, step.scenario, step.users, step.repeat)
+                    say(self.describe_record(f"[{index}/{len(self.steps)}] {step.label}", record, folder))
                     progress.update(task, advance=max(time.monotonic() - started, 0), done=index)
             status = "complete"
         except KeyboardInterrupt:
@@ -323,11 +376,21 @@ class Bench:
             if self.locust_process is not None and self.locust_process.poll() is None:
                 self.locust_process.kill()
             self.stop_targets()
+            self.engine.close()
             self.manifest["status"] = status
             self.manifest["finished_at"] = results.now_iso()
             self.save_manifest()
             signal.signal(signal.SIGTERM, previous_sigterm)
         return self.run_dir
+
+
+ENGINES = {"local": LocalEngine}
+
+
+def make_engine(name: str, run_dir: Path):
+    if name not in ENGINES:
+        raise LabError(f"unknown engine {name!r}; valid: {', '.join(ENGINES)}")
+    return ENGINES[name](run_dir)
 
 
 def _raise_interrupt(signum, frame):

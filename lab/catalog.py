@@ -31,6 +31,8 @@ class Framework:
     interface: str
     summary: str
     folder: Path
+    kind: str = "framework"  # or "baseline": a bare app giving its server's ceiling
+    baseline: str | None = None  # the baseline on the same server, for frameworks
 
     @property
     def start_command(self) -> Path:
@@ -48,6 +50,7 @@ class Scenario:
     description: str
     database: bool = False
     resets_database: bool = False
+    wrk_path: str | None = None  # a GET path wrk can replay, for the Locust-to-wrk comparison
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,16 @@ class Profile:
 
 
 def frameworks() -> dict[str, Framework]:
+    """The frameworks under test, in port order."""
+    return {name: s for name, s in services().items() if s.kind == "framework"}
+
+
+def baselines() -> dict[str, Framework]:
+    """The bare apps (raw ASGI on Uvicorn, raw WSGI on Gunicorn) that measure each server's ceiling."""
+    return {name: s for name, s in services().items() if s.kind == "baseline"}
+
+
+def services() -> dict[str, Framework]:
     found = {}
     for config in sorted(SERVICES.glob("*/service.toml")):
         data = tomllib.loads(config.read_text())
@@ -74,6 +87,8 @@ def frameworks() -> dict[str, Framework]:
                 interface=data["interface"],
                 summary=data["summary"],
                 folder=config.parent,
+                kind=data.get("kind", "framework"),
+                baseline=data.get("baseline"),
             )
         except KeyError as missing:
             raise LabError(f"{config}: missing key {missing}") from None
@@ -104,6 +119,7 @@ def scenarios() -> dict[str, Scenario]:
             description=doc.splitlines()[0] if doc else "",
             database=bool(constants.get("DATABASE", False)),
             resets_database=bool(constants.get("RESETS_DATABASE", False)),
+            wrk_path=constants.get("WRK_PATH"),
         )
     return found
 

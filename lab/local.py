@@ -16,7 +16,8 @@ from pathlib import Path
 import psutil
 import requests
 
-from .catalog import ROOT, Framework, LabError
+from . import loadgen, results
+from .catalog import ROOT, Framework, LabError, Scenario
 
 VENVS = ROOT / ".venv" / "services"
 
@@ -48,7 +49,12 @@ def stop_process_group(process: subprocess.Popen, grace: float = 10) -> None:
 
 
 class LocalTarget:
-    """One framework's server, started with its start command on the given cores."""
+    """One framework's server, started with its start command on the given cores.
+
+    The runner drives every engine's targets through the same methods:
+    start, wait_healthy, alive, describe, sampler, log_tail, stop; `url` is where
+    the host reaches it (conformance), `load_url` where Locust does.
+    """
 
     def __init__(self, framework: Framework, cores: list[int], log_path: Path, extra_env: dict | None = None):
         self.framework = framework
@@ -57,6 +63,7 @@ class LocalTarget:
         self.extra_env = extra_env or {}
         self.process: subprocess.Popen | None = None
         self.url = framework.local_url
+        self.load_url = framework.local_url
 
     @property
     def name(self) -> str:
@@ -106,6 +113,7 @@ class LocalTarget:
                 )
             try:
                 if requests.get(self.url + "/health", timeout=2).status_code == 200:
+                    self.settle()
                     return
             except requests.RequestException:
                 pass
@@ -115,11 +123,29 @@ class LocalTarget:
             f"last lines of {self.log_path}:\n{log_tail(self.log_path)}"
         )
 
+    def settle(self, quiet: float = 1.0, limit: float = 15) -> None:
+        """Wait until every worker has booted: the first one answers /health before the rest exist."""
+        root = psutil.Process(self.process.pid)
+        count, since, deadline = -1, time.monotonic(), time.monotonic() + limit
+        while time.monotonic() < deadline:
+            now = len(root.children(recursive=True))
+            if now != count:
+                count, since = now, time.monotonic()
+            elif time.monotonic() - since >= quiet:
+                return
+            time.sleep(0.1)
+
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def pid(self) -> int | None:
-        return self.process.pid if self.process else None
+    def sampler(self) -> "TreeSampler":
+        return TreeSampler(self.process.pid)
+
+    def log_tail(self, lines: int = 15) -> str:
+        return log_tail(self.log_path, lines)
+
+    def exit_reason(self) -> str:
+        return f"server exited (code {self.process.returncode if self.process else None})"
 
     def describe(self) -> dict:
         """What ran, for the manifest: the exact command lines, worker count, cores."""
@@ -129,6 +155,8 @@ class LocalTarget:
         return {
             "engine": "local",
             "url": self.url,
+            "python": results.python_version(VENVS / self.name / "bin" / "python"),
+            "packages": results.pip_freeze(VENVS / self.name / "bin" / "python"),
             "start_command": str(self.framework.start_command.relative_to(ROOT)),
             "command_line": root.cmdline(),
             "processes": 1 + len(children),
@@ -204,3 +232,24 @@ class TreeSampler:
             "peak_rss_mb": round(max(s[2] for s in inside) / 2**20, 1),
             "samples": len(inside),
         }
+
+
+class LocalEngine:
+    """Targets as processes on loopback; Locust as one process on its own cores."""
+
+    name = "local"
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = run_dir
+
+    def target(self, framework: Framework, cores: list[int]) -> LocalTarget:
+        return LocalTarget(framework, cores, self.run_dir / "targets" / f"{framework.name}.log")
+
+    def locust_setup(self) -> dict:
+        return {"processes": 1, "mode": "single process (one core)"}
+
+    def run_locust(self, scenario: Scenario, target, users: int, duration: int, out_dir: Path, cores: list[int], on_start=None):
+        return loadgen.run_locust(scenario, target.load_url, users, duration, out_dir, cores, on_start)
+
+    def close(self) -> None:
+        pass

@@ -7,6 +7,8 @@ from _payloads import HELLO
 
 DATABASE = False
 RESETS_DATABASE = False
+# Also measured with wrk, where installed, at the same connection count.
+WRK_PATH = "/json"
 
 
 class JsonUser(LabUser):
