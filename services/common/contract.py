@@ -1,10 +1,14 @@
-"""The endpoint contract's shared facts: limits, defaults and the /cpu workload.
+"""The endpoint contract's shared facts: limits, defaults, the /cpu workload and the database rules.
 
 Every service imports this module (its start command puts services/common on
 PYTHONPATH) so that the three frameworks do exactly the same work per request.
 Each framework still parses and validates input its own idiomatic way; only the
 numbers and the workload live here.
 """
+
+import os
+import random
+from pathlib import Path
 
 HELLO = "Hello, World!"
 
@@ -16,6 +20,15 @@ CPU_MAX_N = 200_000
 
 QUERIES_MIN = 1
 QUERIES_MAX = 500
+
+# The database (lab/db/schema.sql seeds it): world ids and randomNumbers are 1..WORLD_ROWS.
+WORLD_ROWS = 10_000
+EXTRA_FORTUNE = "Additional fortune added at request time."
+# /fortunes' one template, the same file for Jinja2 (FastAPI, Flask) and Django's engine.
+TEMPLATES = str(Path(__file__).resolve().parent / "templates")
+# Connections each async worker keeps (env DB_POOL_SIZE); a sync worker needs exactly one.
+DB_POOL_SIZE_DEFAULT = 10
+DB_CONNECT_TIMEOUT = 3  # seconds: a database that takes longer counts as down
 
 # Request bodies above this get 413 in every service.
 MAX_BODY_BYTES = 1024 * 1024
@@ -50,6 +63,46 @@ def int_param(raw: str | None, name: str, default: int, low: int, high: int) -> 
     if not low <= value <= high:
         raise ValueError(f"{name} must be between {low} and {high}, got {value}")
     return value
+
+
+def queries_param(raw: str | None) -> int:
+    """/queries and /updates: TechEmpower's rule, clamp to 1..500 and anything not an integer is 1."""
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        return QUERIES_MIN
+    return max(QUERIES_MIN, min(QUERIES_MAX, value))
+
+
+def random_id() -> int:
+    return random.randint(1, WORLD_ROWS)
+
+
+def random_ids(count: int) -> list[int]:
+    """Distinct ids in ascending order: every row an /updates request touches changes, and
+    concurrent updates lock rows in the same order, so they cannot deadlock."""
+    return sorted(random.sample(range(1, WORLD_ROWS + 1), count))
+
+
+def new_random_number(old: int) -> int:
+    """A randomNumber in 1..WORLD_ROWS that differs from the old one, so the update is a real change."""
+    value = random.randint(1, WORLD_ROWS - 1)
+    return value + 1 if value >= old else value
+
+
+def database_url() -> str | None:
+    """The service's database, from env DATABASE_URL (postgresql://user:password@host:port/name)."""
+    return os.environ.get("DATABASE_URL") or None
+
+
+def db_pool_size() -> int:
+    return int(os.environ.get("DB_POOL_SIZE") or DB_POOL_SIZE_DEFAULT)
+
+
+def database_problem(exc: BaseException) -> dict:
+    """The error body for a database that is down or unreachable: the service stays up and says why."""
+    message = " ".join(str(exc).split()) or type(exc).__name__
+    return error_body([("database", f"database unavailable: {message}"[:500])])
 
 
 def error_body(errors: list[tuple[str, str]]) -> dict:

@@ -2,20 +2,64 @@
 
 Idiomatic Flask: plain view functions returning dicts, marshmallow schemas for
 the /validate body, a blocking sleep for /io (a sync WSGI worker waits on a
-downstream call by blocking).
+downstream call by blocking). The database is Flask-SQLAlchemy (SQLAlchemy 2 ORM)
+on psycopg 3, /fortunes a Jinja2 template rendered by Flask.
 """
 
 import time
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, jsonify, render_template, request
+from flask_sqlalchemy import SQLAlchemy
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from werkzeug.exceptions import HTTPException
 
 import contract
 
-app = Flask(__name__)
+app = Flask(__name__, template_folder=contract.TEMPLATES)
 app.config["MAX_CONTENT_LENGTH"] = contract.MAX_BODY_BYTES
 app.json.sort_keys = False
+
+# A Gunicorn sync worker serves one request at a time, so one connection each.
+DB_POOL_SIZE = 1
+_url = contract.database_url()
+# Without DATABASE_URL the app still serves its non-database endpoints; the others answer 503.
+if _url:
+    url = make_url(_url).set(drivername="postgresql+psycopg")
+    app.config["SQLALCHEMY_DATABASE_URI"] = url.render_as_string(hide_password=False)
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+        "pool_size": DB_POOL_SIZE,
+        "max_overflow": 0,
+        "connect_args": {"connect_timeout": contract.DB_CONNECT_TIMEOUT},
+    }
+else:
+    app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite://"
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+# Rows stay readable after commit: /updates answers with what it wrote, without re-reading it.
+db = SQLAlchemy(app, model_class=Base, session_options={"expire_on_commit": False})
+
+
+class World(db.Model):
+    __tablename__ = "world"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    randomnumber: Mapped[int]
+
+    def as_dict(self) -> dict:
+        return {"id": self.id, "randomNumber": self.randomnumber}
+
+
+class Fortune(db.Model):
+    __tablename__ = "fortune"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message: Mapped[str]
 
 class StrippedString(fields.String):
     def _deserialize(self, value, attr, data, **kwargs):
@@ -57,6 +101,12 @@ person_schema = PersonSchema()
 
 def contract_error(errors: list[tuple[str, str]], status: int):
     return jsonify(contract.error_body(errors)), status
+
+
+@app.errorhandler(DBAPIError)
+def database_down(exc: DBAPIError):
+    # Without DATABASE_URL the engine is an empty in-memory SQLite placeholder: say what is missing.
+    return jsonify(contract.database_problem(exc.orig if _url else "DATABASE_URL is not set")), 503
 
 
 @app.errorhandler(HTTPException)
@@ -107,6 +157,37 @@ def validate_endpoint():
         return contract_error(contract.flatten_errors(exc.messages), 422)
 
 
+@app.get("/db")
+def single_query():
+    return db.session.get(World, contract.random_id()).as_dict()
+
+
+@app.get("/queries")
+def queries():
+    ids = contract.random_ids(contract.queries_param(request.args.get("queries")))
+    return [db.session.get(World, id_).as_dict() for id_ in ids]
+
+
+@app.get("/updates")
+def updates():
+    worlds = [db.session.get(World, id_) for id_ in contract.random_ids(contract.queries_param(request.args.get("queries")))]
+    for world in worlds:
+        world.randomnumber = contract.new_random_number(world.randomnumber)
+    db.session.commit()
+    return [world.as_dict() for world in worlds]
+
+
+@app.get("/fortunes")
+def fortunes():
+    rows = list(db.session.scalars(db.select(Fortune)))
+    rows.append(Fortune(id=0, message=contract.EXTRA_FORTUNE))
+    rows.sort(key=lambda fortune: fortune.message)
+    return render_template("fortunes.html", fortunes=rows)
+
+
 @app.get("/health")
 def health():
-    return {"status": "ok"}
+    if not _url:
+        return jsonify(contract.database_problem("DATABASE_URL is not set")), 503
+    db.session.execute(text("SELECT 1"))
+    return {"status": "ok", "database": {"pool_size": DB_POOL_SIZE}}

@@ -1,18 +1,23 @@
 """Django implementation of the lab's endpoint contract (see shared DESIGN.md).
 
 Plain function views returning JsonResponse, DRF serializers for the /validate
-body, a blocking sleep for /io (a sync WSGI worker waits by blocking).
+body, a blocking sleep for /io (a sync WSGI worker waits by blocking), Django's
+ORM (psycopg 3) for the database and its own template engine for /fortunes.
 """
 
 import json
 import time
 
+from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.db import connection
 from django.http import HttpResponse, JsonResponse
+from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
 import contract
 
+from .models import Fortune, World
 from .serializers import PersonSerializer
 
 
@@ -66,8 +71,39 @@ def validate(request):
 
 
 @require_GET
+def single_query(request):
+    return JsonResponse(World.objects.get(id=contract.random_id()).as_dict())
+
+
+@require_GET
+def queries(request):
+    ids = contract.random_ids(contract.queries_param(request.GET.get("queries")))
+    return JsonResponse([World.objects.get(id=id_).as_dict() for id_ in ids], safe=False)
+
+
+@require_GET
+def updates(request):
+    worlds = [World.objects.get(id=id_) for id_ in contract.random_ids(contract.queries_param(request.GET.get("queries")))]
+    for world in worlds:
+        world.randomnumber = contract.new_random_number(world.randomnumber)
+    # One UPDATE for all rows, in a transaction: Django's way to write many rows back.
+    World.objects.bulk_update(worlds, ["randomnumber"])
+    return JsonResponse([world.as_dict() for world in worlds], safe=False)
+
+
+@require_GET
+def fortunes(request):
+    rows = list(Fortune.objects.all())
+    rows.append(Fortune(id=0, message=contract.EXTRA_FORTUNE))
+    rows.sort(key=lambda fortune: fortune.message)
+    return render(request, "fortunes.html", {"fortunes": rows})
+
+
+@require_GET
 def health(request):
-    return JsonResponse({"status": "ok"})
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return JsonResponse({"status": "ok", "database": {"pool_size": settings.DB_POOL_SIZE}})
 
 
 # Django's default error pages are HTML; the contract wants JSON that names the problem.

@@ -1,6 +1,7 @@
 """Production settings for the lab's Django service: no debug, secrets from the environment."""
 
 import os
+from urllib.parse import unquote, urlsplit
 
 import contract
 
@@ -14,10 +15,34 @@ INSTALLED_APPS = ["bench"]
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "bench.middleware.DatabaseDownMiddleware",
 ]
 ROOT_URLCONF = "labsite.urls"
 WSGI_APPLICATION = "labsite.wsgi.application"
-DATABASES = {}
+# /fortunes: the template shared with the other services (autoescaping is on, as always in Django).
+TEMPLATES = [{"BACKEND": "django.template.backends.django.DjangoTemplates", "DIRS": [contract.TEMPLATES]}]
+
+
+def database_from_url(url: str) -> dict:
+    """DATABASE_URL (postgresql://user:password@host:port/name) as a Django database on psycopg 3."""
+    parts = urlsplit(url)
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": unquote(parts.path.lstrip("/")),
+        "USER": unquote(parts.username or ""),
+        "PASSWORD": unquote(parts.password or ""),
+        "HOST": parts.hostname or "",
+        "PORT": str(parts.port or ""),
+        # Persistent: each Gunicorn sync worker keeps its one connection across requests.
+        "CONN_MAX_AGE": None,
+        "OPTIONS": {"connect_timeout": contract.DB_CONNECT_TIMEOUT},
+    }
+
+
+# Without DATABASE_URL the service still serves its non-database endpoints; the others answer 503.
+DATABASES = {"default": database_from_url(contract.database_url())} if contract.database_url() else {}
+# A Gunicorn sync worker serves one request at a time: one connection (persistent, above).
+DB_POOL_SIZE = 1
 USE_TZ = True
 DATA_UPLOAD_MAX_MEMORY_SIZE = contract.MAX_BODY_BYTES
 REST_FRAMEWORK = {"UNAUTHENTICATED_USER": None}

@@ -8,6 +8,10 @@ urlpatterns = [
     path("io", views.io),
     path("cpu", views.cpu),
     path("validate", views.validate),
+    path("db", views.single_query),
+    path("queries", views.queries),
+    path("updates", views.updates),
+    path("fortunes", views.fortunes),
     path("health", views.health),
 ]
 
