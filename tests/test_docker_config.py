@@ -1,0 +1,162 @@
+"""The container definitions, checked without running them: compose config, hadolint,
+and that compose and the Dockerfiles agree with services/<name>/service.toml."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT
+
+from lab import catalog
+
+SERVICES = catalog.services()
+BASE = "python:3.12.12-slim-bookworm"
+
+
+def tool_or_skip(*command: str) -> None:
+    """The docker CLI / compose plugin / hadolint must be there under CI; elsewhere their absence skips."""
+    found = shutil.which(command[0]) and subprocess.run(command, capture_output=True).returncode == 0
+    if not found:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set but `{' '.join(command)}` does not work (run .ci/docker-setup.sh)")
+        pytest.skip(f"`{' '.join(command)}` does not work here")
+
+
+def compose_config(**env: str) -> dict:
+    tool_or_skip("docker", "compose", "version")
+    clean = {k: v for k, v in os.environ.items() if k not in ("LAB_BIND", "LOCUST_WEB_BIND", "POSTGRES_PORT", "COMPOSE_PROJECT_NAME")}
+    result = subprocess.run(
+        ["docker", "compose", "--file", str(ROOT / "docker-compose.yml"), "--env-file", os.devnull, "--profile", "*", "config", "--format", "json"],
+        cwd=ROOT, capture_output=True, text=True, env={**clean, "POSTGRES_PASSWORD": "test-only", **env}, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.fixture(scope="module")
+def config():
+    return compose_config()
+
+
+def test_compose_config_is_valid_and_needs_a_password():
+    tool_or_skip("docker", "compose", "version")
+    env = {k: v for k, v in os.environ.items() if k != "POSTGRES_PASSWORD"}
+    result = subprocess.run(
+        ["docker", "compose", "--env-file", os.devnull, "config", "--quiet"], cwd=ROOT, capture_output=True, text=True, env=env, timeout=60
+    )
+    assert result.returncode != 0
+    assert "POSTGRES_PASSWORD" in result.stderr and ".env.example" in result.stderr
+
+
+@pytest.mark.parametrize("name", list(SERVICES))
+def test_compose_publishes_each_service_on_its_service_toml_port(config, name):
+    service = config["services"][name]
+    port = SERVICES[name].port
+    assert [(p["target"], int(p["published"])) for p in service["ports"]] == [(port, port)]
+    assert service["environment"]["PORT"] == str(port)
+    assert service["environment"]["HOST"] == "0.0.0.0"
+    # Locust reaches it by service name and port (the web UI's targets).
+    if SERVICES[name].kind == "framework":
+        targets = dict(item.split("=", 1) for item in config["services"]["master"]["environment"]["LAB_TARGETS"].split(","))
+        assert targets[name] == f"http://{name}:{port}"
+
+
+def test_web_ui_targets_are_exactly_the_frameworks(config):
+    for role in ("master", "worker"):
+        targets = dict(item.split("=", 1) for item in config["services"][role]["environment"]["LAB_TARGETS"].split(","))
+        assert list(targets) == list(catalog.frameworks())
+
+
+def test_only_loopback_is_published_by_default(config):
+    published = [(name, p["host_ip"]) for name, s in config["services"].items() for p in s.get("ports", [])]
+    assert published and all(host == "127.0.0.1" for _, host in published), published
+
+
+def test_every_container_is_hardened(config):
+    for name, service in config["services"].items():
+        assert service.get("cap_drop") == ["ALL"], name
+        assert "no-new-privileges:true" in service.get("security_opt", []), name
+        assert service.get("user", "") not in ("root", "0", "0:0"), name
+
+
+def test_services_share_one_cpu_budget_and_locust_gets_its_own_cores(config):
+    budgets = {(s["cpus"], s["cpuset"], s["environment"]["CPUS"]) for n, s in config["services"].items() if n in SERVICES}
+    assert budgets == {(1.0, "0", "1")}
+    assert config["services"]["worker"]["cpuset"] == "1"
+    moved = compose_config(SERVER_CPUS="2", SERVER_CPUSET="0-1", LOCUST_CPUSET="2-3")
+    assert moved["services"]["flask"]["cpuset"] == "0-1" and moved["services"]["flask"]["environment"]["CPUS"] == "2"
+    assert moved["services"]["worker"]["cpuset"] == "2-3"
+
+
+def test_baselines_start_only_when_asked(config):
+    for name, service in SERVICES.items():
+        profiles = config["services"][name].get("profiles", [])
+        assert profiles == (["baselines"] if service.kind == "baseline" else []), name
+
+
+def test_services_wait_for_a_healthy_database(config):
+    for name in catalog.frameworks():
+        service = config["services"][name]
+        assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
+        assert service["environment"]["DATABASE_URL"].startswith("postgresql://postgres:test-only@postgres:5432/")
+    assert "pg_isready" in config["services"]["postgres"]["healthcheck"]["test"]
+
+
+@pytest.mark.parametrize("name", list(SERVICES))
+def test_dockerfile_pins_the_base_runs_start_sh_as_non_root(name):
+    text = (SERVICES[name].folder / "Dockerfile").read_text()
+    assert not re.search(r"^#\s*syntax=", text, re.M), "a syntax directive pulls an image"
+    assert re.findall(r"^FROM (\S+)", text, re.M) == [BASE, BASE]  # build stage + final stage
+    assert "--require-hashes --no-deps -r /tmp/requirements.txt" in text
+    assert f"PORT={SERVICES[name].port}" in text and f"EXPOSE {SERVICES[name].port}" in text
+    assert f'CMD ["/srv/{name}/start.sh"]' in text
+    user = re.findall(r"^USER (\S+)", text, re.M)
+    assert user and user[-1].split(":")[0] not in ("0", "root")
+    assert "HEALTHCHECK" in text and "/health" in text
+
+
+def test_every_dockerfile_passes_hadolint():
+    tool_or_skip("hadolint", "--version")
+    files = [str(s.folder / "Dockerfile") for s in SERVICES.values()] + [str(ROOT / "locustfiles" / "Dockerfile")]
+    result = subprocess.run(["hadolint", *files], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_locust_image_and_lab_venv_share_one_locust_pin():
+    pin = (ROOT / "requirements" / "locust.in").read_text()
+    assert "locust==2.47.0" in pin
+    assert "-r locust.in" in (ROOT / "requirements" / "lab.in").read_text()
+    for lock in ("locust.txt", "lab.txt"):
+        assert re.search(r"^locust==2\.47\.0 \\", (ROOT / "requirements" / lock).read_text(), re.M), lock
+
+
+def test_engine_docker_without_an_engine_is_one_clear_line(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "lab", "bench", "--engine", "docker", "--profile", "smoke", "--results", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "DOCKER_HOST": f"unix://{tmp_path}/no-such-docker.sock"},
+    )  # fmt: skip
+    assert result.returncode == 2
+    text = " ".join(result.stdout.split())
+    assert "engine docker: no Docker engine answers" in text and "--engine local" in text
+    assert "Traceback" not in result.stdout + result.stderr
+    assert not any(tmp_path.iterdir()), "a refused run must not leave a run folder"
+
+
+def test_engine_auto_falls_back_to_local_and_says_so():
+    from lab.docker import choose_engine
+
+    said = []
+    os.environ["DOCKER_HOST"], old = "unix:///nonexistent/docker.sock", os.environ.get("DOCKER_HOST")
+    try:
+        assert choose_engine("auto", said.append) == "local"
+    finally:
+        if old is None:
+            del os.environ["DOCKER_HOST"]
+        else:
+            os.environ["DOCKER_HOST"] = old
+    assert said and "using local" in said[0]

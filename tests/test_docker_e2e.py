@@ -1,0 +1,248 @@
+"""The lab in containers on a real Docker engine, end to end.
+
+`docker compose up` (build, health), the contract through the published ports, Locust's
+web UI offering the three targets and loading the one picked (master + worker), a smoke
+bench with a master and 2 workers in containers that the analysis reads, then nothing
+left running. LAB_BIND / COMPOSE_PROJECT_NAME, when set, are honoured (to run this beside
+another lab on one machine); by default everything is on 127.0.0.1.
+"""
+
+import csv
+import ipaddress
+import json
+import os
+import re
+import secrets
+import socket
+import subprocess
+import sys
+import time
+
+import docker
+import pytest
+import requests
+from conftest import FRAMEWORKS, ROOT
+
+from lab import catalog, conformance
+from lab.docker import PROJECT, PROJECT_LABEL
+
+pytestmark = [pytest.mark.docker, pytest.mark.e2e]
+
+BIND = os.environ.get("LAB_BIND", "127.0.0.1")
+ENV = {
+    **os.environ,
+    "COMPOSE_BAKE": "false",
+    "POSTGRES_PASSWORD": secrets.token_hex(12),
+    "LAB_UID": str(os.getuid()),
+    "LAB_GID": str(os.getgid()),
+}
+
+
+def compose(*args: str, timeout: float = 1800, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        ["docker", "compose", "--project-name", PROJECT, *args], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=timeout
+    )
+    if check:
+        assert result.returncode == 0, f"docker compose {' '.join(args)}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result
+
+
+def project_containers(client) -> list:
+    return client.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={PROJECT}"})
+
+
+@pytest.fixture(scope="module")
+def client(docker_engine):
+    return docker.from_env()
+
+
+@pytest.fixture(scope="module")
+def lab_up(client):
+    """`docker compose up`: build, start, wait for every health check."""
+    compose("--profile", "*", "down", "--remove-orphans", check=False)
+    started = time.monotonic()
+    compose("up", "--build", "--detach", "--wait", "--wait-timeout", "300")
+    print(f"docker compose up (build included) took {time.monotonic() - started:.0f} s")
+    yield {name: f"http://{BIND}:{catalog.services()[name].port}" for name in FRAMEWORKS}
+    compose("--profile", "*", "down", "--remove-orphans", check=False)
+
+
+def service_container(client, name: str):
+    (container,) = client.containers.list(filters={"label": [f"{PROJECT_LABEL}={PROJECT}", f"com.docker.compose.service={name}"]})
+    return container
+
+
+def test_everything_is_up_and_healthy(lab_up, client):
+    running = {c.labels["com.docker.compose.service"]: c for c in project_containers(client)}
+    assert set(running) == {*FRAMEWORKS, "postgres", "master", "worker"}
+    for name in (*FRAMEWORKS, "postgres"):
+        assert running[name].attrs["State"]["Health"]["Status"] == "healthy", name
+
+
+def test_images_run_as_non_root(lab_up, client):
+    for name in (*FRAMEWORKS, "master", "worker"):
+        container = service_container(client, name)
+        uid = container.exec_run(["id", "-u"]).output.decode().strip()
+        image_user = client.images.get(container.attrs["Config"]["Image"]).attrs["Config"]["User"]
+        assert image_user and image_user.split(":")[0] not in ("0", "root"), name
+        if name in FRAMEWORKS:
+            assert uid != "0", name
+    # Locust runs as whoever runs the lab (LAB_UID), so its files are theirs.
+    assert service_container(client, "master").exec_run(["id", "-u"]).output.decode().strip() == str(os.getuid())
+
+
+def test_only_loopback_is_published(lab_up, client):
+    published = []
+    for container in project_containers(client):
+        for bindings in (container.attrs["NetworkSettings"]["Ports"] or {}).values():
+            published += [b["HostIp"] for b in bindings or []]
+    assert published and set(published) == {BIND}
+    assert ipaddress.ip_address(BIND).is_loopback
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_contract_through_the_published_ports(lab_up, framework):
+    status = conformance.database_status(lab_up[framework])
+    assert status["available"], status
+    assert conformance.run_all(lab_up[framework], conformance.CHECKS + conformance.DB_CHECKS) == []
+
+
+def web_ui_settings() -> dict:
+    page = requests.get(f"http://{BIND}:8089/", timeout=10).text
+    return json.loads(re.search(r"window\.templateArgs = (\{.*?\});?\s*$", page, re.M | re.S).group(1))
+
+
+def test_web_ui_offers_every_target_and_scenario(lab_up):
+    settings = web_ui_settings()
+    assert settings["extra_options"]["target"]["choices"] == ["", *FRAMEWORKS]
+    assert settings["is_distributed"] and settings["worker_count"] >= 1
+    assert {"JsonUser", "PlaintextUser", "ValidateUser"} <= set(settings["available_user_classes"])
+
+
+def cpu_seconds(client, name: str) -> float:
+    stats = service_container(client, name).stats(stream=False, one_shot=True)
+    return stats["cpu_stats"]["cpu_usage"]["total_usage"] / 1e9
+
+
+def wait_until_workers_ready(ui: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        stats = requests.get(f"{ui}/stats/requests", timeout=10).json()
+        if stats["state"] in ("ready", "stopped") and stats["workers"] and all(w["state"] == "ready" for w in stats["workers"]):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"Locust is not ready for a new test: {stats['state']}, workers {stats['workers']}")
+
+
+@pytest.mark.parametrize("picked", ["django", "fastapi", "flask"])
+def test_picking_a_target_in_the_ui_loads_that_target(lab_up, client, picked):
+    ui = f"http://{BIND}:8089"
+    wait_until_workers_ready(ui)  # as a person would: the last test has stopped
+    form = {"user_count": 4, "spawn_rate": 4, "host": "", "user_classes": "JsonUser", "target": picked}
+    assert requests.post(f"{ui}/swarm", data=form, timeout=10).json()["success"]
+    try:
+        time.sleep(2)  # users spawned
+        before = {name: cpu_seconds(client, name) for name in FRAMEWORKS}
+        time.sleep(4)
+        used = {name: cpu_seconds(client, name) - before[name] for name in FRAMEWORKS}
+        stats = requests.get(f"{ui}/stats/requests", timeout=10).json()
+    finally:
+        requests.post(f"{ui}/stop", timeout=10)
+    total = next(row for row in stats["stats"] if row["name"] == "Aggregated")
+    assert total["num_requests"] > 0 and total["num_failures"] == 0
+    # The load went to the picked container: it did the work, the others idled (health checks only).
+    others = max(seconds for name, seconds in used.items() if name != picked)
+    assert used[picked] > 2 * others, used
+
+
+@pytest.fixture(scope="module")
+def docker_run(lab_up, tmp_path_factory):
+    """The runner's smoke bench on the docker engine (it takes the running lab over and shuts it down)."""
+    results = tmp_path_factory.mktemp("docker-results")
+    command = [
+        sys.executable, "-m", "lab", "bench", "--engine", "docker", "--profile", "smoke",
+        "--users", "4", "--duration", "2", "--warmup", "1", "--results", str(results),
+    ]  # fmt: skip
+    started = time.monotonic()
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=1200, env={**ENV, "LOCUST_WORKERS": "2"})
+    print(f"docker smoke bench took {time.monotonic() - started:.0f} s")
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    (run_dir,) = [p for p in results.iterdir() if p.is_dir()]
+    return run_dir
+
+
+def test_bench_manifest_records_the_containers(docker_run):
+    manifest = json.loads((docker_run / "manifest.json").read_text())
+    assert manifest["status"] == "complete" and manifest["engine"] == "docker"
+    assert manifest["locust"]["workers"] == 2 and manifest["locust"]["processes"] == 3
+    assert manifest["locust"]["image"]["id"].startswith("sha256:")
+    assert manifest["locust"]["python"].startswith("Python 3.12")
+    for tag, image in manifest["engine_details"]["base_images"].items():
+        assert image["id"].startswith("sha256:"), tag
+    assert manifest["database"]["available"] and manifest["database"]["server_version"].startswith("15.")
+    for name in (*FRAMEWORKS, "bare-asgi", "bare-wsgi"):
+        target = manifest["targets"].get(name) or manifest["baselines"][name]
+        assert target["engine"] == "docker" and target["image"]["id"].startswith("sha256:")
+        # Measured inside the container, not read from the image tag.
+        assert re.fullmatch(r"Python 3\.12\.\d+", target["python"])
+        assert target["cores"] == manifest["cores"]["server"], name
+        assert target["env"]["CPUS"] == str(len(manifest["cores"]["server"]))
+    for name in FRAMEWORKS:
+        assert any(p.lower().startswith(name + "==") for p in manifest["targets"][name]["packages"])
+    assert manifest["targets"]["flask"]["workers"] == 2 * len(manifest["cores"]["server"]) + 1
+
+
+def test_bench_steps_keep_locust_final_numbers_in_the_host_folder(docker_run):
+    steps = sorted(docker_run.glob("steps/*/*/*/step.json"))
+    assert len(steps) == 3
+    for step_file in steps:
+        step = json.loads(step_file.read_text())
+        assert step["status"] == "ok", step
+        folder = step_file.parent
+        final = json.loads((folder / "locust_final.json").read_text())
+        with open(folder / "locust_stats.csv", newline="") as handle:
+            total = next(row for row in csv.DictReader(handle) if row["Name"] == "Aggregated")
+        assert int(total["Request Count"]) == final["total_requests"] > 0
+        assert int(total["Failure Count"]) == 0
+        workers = json.loads((folder / "locust_workers.json").read_text())["workers"]
+        assert len(workers) == 2 and all(w["cpu_seconds"] > 0 for w in workers)
+        assert step["server"]["cpu_seconds"] > 0 and step["server"]["peak_rss_mb"] > 10
+        assert step["locust"]["cpu_percent"] > 0
+        # Written by the containers through the volume, as the user who runs the lab.
+        assert (folder / "locust_stats.csv").stat().st_uid == os.getuid()
+
+
+def test_bench_leaves_no_container_behind(docker_run, client):
+    assert project_containers(client) == []
+
+
+def test_analysis_reads_the_docker_run(docker_run):
+    result = subprocess.run([sys.executable, "-m", "analysis", "report", str(docker_run)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    tidy = list(csv.DictReader(open(docker_run / "report" / "tidy.csv")))
+    assert {row["framework"] for row in tidy if row["kind"] == "step"} >= set(FRAMEWORKS)
+    assert all(row["engine"] == "docker" for row in tidy)
+
+
+def test_a_service_that_cannot_start_is_named_and_cleaned_up(docker_run, client, tmp_path):
+    """PostgreSQL's host port already taken: one clear line naming it, and no container left."""
+    with socket.socket() as taken:
+        taken.bind((BIND, 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "lab", "bench", "--engine", "docker", "--profile", "smoke", "--results", str(tmp_path)],
+            cwd=ROOT, capture_output=True, text=True, timeout=600, env={**ENV, "POSTGRES_PORT": str(port)},
+        )  # fmt: skip
+    assert result.returncode == 2, result.stdout[-3000:]
+    assert "postgres did not turn healthy" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+    assert project_containers(client) == []
+
+
+def test_make_down_cleans_up_everything(client):
+    compose("up", "--detach", "--no-deps", "fastapi")
+    compose("run", "--detach", "--no-deps", "worker", "--version")
+    result = subprocess.run(["make", "down"], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert project_containers(client) == []
