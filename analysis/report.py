@@ -1,8 +1,26 @@
-"""Write a run's tidy.csv and tables.md under results/<run-id>/report/ and print the tables."""
+"""A run's report under results/<run-id>/report/: tidy.csv, levels.csv, tables.md, report.md,
+charts/*.png and a self-contained report.html.
 
+Everything is built once as a list of blocks (headings, text, tables as DataFrames, charts as
+PNG bytes) and rendered twice: as markdown and as HTML. tables.md is the tables alone;
+report.md and report.html add the blog's claims checked and the charts.
+"""
+
+import base64
+import html
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
-from .tables import comparison, format_table, framework_order
+import pandas as pd
+
+from . import stats
+from .charts import scenario_charts
+from .claims import check_claims
+from .tables import (
+    GENERATOR_MARK, UNSTABLE_MARK, ceilings, comparison, framework_order, level_summary, locust_vs_wrk, peak_levels,
+    resources, scenario_steps, to_markdown,
+)  # fmt: skip
 from .tidy import AnalysisError, load_manifest, missing_steps, tidy
 
 
@@ -29,39 +47,220 @@ def conditions(manifest: dict) -> list[str]:
     return lines
 
 
-def build(run_dir: Path) -> str:
+LEGEND = (
+    f"Columns: `req/s @N` is the median throughput over the repeats with N concurrent users, `±x%` half the "
+    f"interquartile range of the repeats relative to that median; `peak req/s` is the best of those, at "
+    f"`users @peak`, where `p50/p95/p99 ms` are the response-time percentiles; `failure %` counts errors and wrong "
+    f"answers (worst level); `vs fastest` is peak over the fastest framework's peak; `share of server ceiling` is peak "
+    f"over the same server running a bare app with no framework (the rest is the framework's cost); `rank` says "
+    f"`tie` where the repeats overlap the next faster framework's. Marks: `{GENERATOR_MARK}` generator-bound (Locust "
+    f"demand, CPU time plus time waiting for a core, >= {stats.GENERATOR_CPU_LIMIT:.0f}% of a core, or within {stats.GENERATOR_CEILING_MARGIN:.0%} of the generator ceiling): "
+    f"the number is a floor, not the target's limit; `{UNSTABLE_MARK}` unstable (repeats spread more than "
+    f"{stats.UNSTABLE_SPREAD:.0%}): too noisy to rank on."
+)
+
+CLAIMS_INTRO = (
+    "Absolute req/s depend on the hardware (the post gives no cores, workers or load generator): this run's "
+    "numbers are shown beside the post's, and the verdicts judge the ratios between frameworks (peak req/s on the "
+    "same scenario, same machine). The post's figures are in `analysis/claims.toml`, the verdict rules in "
+    "`analysis/claims.py`."
+)
+
+CHART_NOTE = (
+    f"Charts: hollow markers are generator-bound levels ({GENERATOR_MARK}, a floor), a red ring marks unstable "
+    f"repeats ({UNSTABLE_MARK}); error bars on throughput are the interquartile range of the repeats."
+)
+
+
+@dataclass
+class Block:
+    kind: str  # "h1", "h2", "p", "ul", "table", "chart"
+    text: str = ""
+    items: list[str] | None = None
+    table: pd.DataFrame | None = None
+    png: bytes = b""
+    align: str = "right"  # of a table's text cells in markdown: numbers right, prose left
+
+
+@dataclass
+class Report:
+    run_dir: Path
+    manifest: dict
+    frame: pd.DataFrame
+    levels: pd.DataFrame
+    order: list[str]
+    baselines: dict[str, str]
+
+    @property
+    def scenarios(self) -> list[str]:
+        return list(dict.fromkeys(self.frame.loc[self.frame["kind"] == "step", "scenario"]))
+
+
+def load(run_dir: Path) -> Report:
     run_dir = Path(run_dir)
     manifest = load_manifest(run_dir)
     frame = tidy(run_dir)
-    out = run_dir / "report"
-    out.mkdir(exist_ok=True)
-    frame.to_csv(out / "tidy.csv", index=False)
+    baselines = {name: target.get("baseline") for name, target in (manifest.get("targets") or {}).items()}
+    return Report(run_dir, manifest, frame, level_summary(frame), framework_order(frame, manifest), baselines)
 
-    order = framework_order(frame, manifest)
-    parts = [f"# Results: {manifest.get('run_id', run_dir.name)}", "", *conditions(manifest), ""]
-    parts += [
-        "Columns: `req/s @N` is the median throughput over repeats with N concurrent users; `peak req/s` the best "
-        "of those, reached at `users @peak`, where `p50/p95/p99 ms` are the response-time percentiles; "
-        "`failure %` counts wrong or failed answers over all levels; `vs fastest` is peak req/s over the fastest "
-        "framework's peak in the same scenario.",
-        "",
-    ]
-    for scenario in dict.fromkeys(frame["scenario"]):
-        table = comparison(frame, scenario, order)
-        parts += [f"## {scenario}", ""]
-        parts += [format_table(table) if not table.empty else "_no successful steps_", ""]
-    problems = frame[frame["status"] != "ok"]
+
+def table_blocks(report: Report, charts: dict[str, dict[str, bytes]] | None = None) -> list[Block]:
+    """The tables (tables.md); with charts, each scenario's charts follow its tables."""
+    levels = report.levels
+    blocks = []
+    for scenario in report.scenarios:
+        blocks += [
+            Block("h2", scenario),
+            Block("table", table=comparison(levels, scenario, report.order, report.baselines) if not levels.empty else levels),
+            Block("p", f"Resources at the peak ({scenario}):"),
+            Block("table", table=resources(levels, scenario, report.order) if not levels.empty else levels),
+        ]
+        blocks += [Block("chart", text=name, png=png) for name, png in (charts or {}).get(scenario, {}).items()]
+    if not levels.empty and not ceilings(levels).empty:
+        blocks += [Block("h2", "Ceilings: bare apps, no framework"), Block("table", table=ceilings(levels))]
+    if not levels.empty and not locust_vs_wrk(levels, report.order).empty:
+        blocks += [Block("h2", "Locust against wrk, same target and connections"), Block("table", table=locust_vs_wrk(levels, report.order))]
+    problems = report.frame[report.frame["status"] != "ok"]
     if not problems.empty:
-        parts += ["## Steps not measured", ""]
-        for row in problems.itertuples():
-            parts.append(f"- {row.framework} {row.scenario} u={row.users} r{row.repeat}: {row.status}: {(row.reason or '').splitlines()[0]}")
-        parts.append("")
-    missing = missing_steps(run_dir, frame)
+        blocks += [
+            Block("h2", "Steps not measured"),
+            Block("ul", items=[f"{r.framework} {r.scenario} u={r.users} r{r.repeat}: {r.status}: {(r.reason or '').splitlines()[0]}" for r in problems.itertuples()]),
+        ]
+    missing = missing_steps(report.run_dir, report.frame)
     if missing:
-        parts += [f"## Steps missing ({len(missing)} planned, never run)", "", *[f"- {step}" for step in missing], ""]
-    text = "\n".join(parts)
-    (out / "tables.md").write_text(text)
-    return text
+        blocks += [Block("h2", f"Steps missing ({len(missing)} planned, never run)"), Block("ul", items=missing)]
+    return blocks
+
+
+def header_blocks(report: Report) -> list[Block]:
+    return [
+        Block("h1", f"Results: {report.manifest.get('run_id', report.run_dir.name)}"),
+        Block("ul", items=[line.removeprefix("- ") for line in conditions(report.manifest)]),
+        Block("p", LEGEND),
+    ]
+
+
+def claims_blocks(report: Report) -> list[Block]:
+    return [Block("h2", "The blog's claims, checked"), Block("p", CLAIMS_INTRO), Block("table", table=check_claims(report.levels, report.manifest), align="left")]
+
+
+# -- rendering ---------------------------------------------------------------------------
+
+
+def to_md(blocks: list[Block], chart_dir: str = "charts") -> str:
+    """Each block then a blank line, as tables.md has always been laid out."""
+    parts = []
+    for block in blocks:
+        if block.kind in ("h1", "h2"):
+            parts.append(f"{'#' * int(block.kind[1])} {block.text}")
+        elif block.kind == "p":
+            parts.append(block.text)
+        elif block.kind == "ul":
+            parts.append("\n".join(f"- {item}" for item in block.items))
+        elif block.kind == "table":
+            parts.append(to_markdown(block.table, block.align))
+        elif block.kind == "chart":
+            parts.append(f"![{block.text}]({chart_dir}/{block.text}.png)")
+        parts.append("")
+    return "\n".join(parts)
+
+
+STYLE = """
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 1300px; padding: 0 1em; color: #222; }
+h1 { font-size: 1.6em; } h2 { margin-top: 2em; border-bottom: 1px solid #ddd; padding-bottom: .2em; }
+table { border-collapse: collapse; margin: .8em 0; font-variant-numeric: tabular-nums; }
+th, td { border: 1px solid #ddd; padding: .3em .6em; text-align: right; vertical-align: top; }
+th { background: #f4f4f4; } td:first-child, th:first-child { text-align: left; }
+table.claims td { text-align: left; max-width: 28em; }
+code { background: #f4f4f4; padding: 0 .25em; font-size: .92em; word-break: break-all; }
+img.chart { display: block; max-width: 100%; margin: .6em 0; }
+.v-holds { color: #1a7f37; font-weight: 600; } .v-partly { color: #9a6700; font-weight: 600; }
+.v-fails { color: #cf222e; font-weight: 600; } .v-other { color: #57606a; font-weight: 600; }
+"""
+
+
+def to_html(blocks: list[Block], title: str) -> str:
+    body = []
+    for block in blocks:
+        if block.kind in ("h1", "h2"):
+            body.append(f"<{block.kind}>{_inline(block.text)}</{block.kind}>")
+        elif block.kind == "p":
+            body.append(f"<p>{_inline(block.text)}</p>")
+        elif block.kind == "ul":
+            body.append("<ul>" + "".join(f"<li>{_inline(item)}</li>" for item in block.items) + "</ul>")
+        elif block.kind == "table":
+            body.append(_html_table(block.table))
+        elif block.kind == "chart":
+            data = base64.b64encode(block.png).decode()
+            body.append(f'<img class="chart" alt="{html.escape(block.text)}" src="data:image/png;base64,{data}">')
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f"<style>{STYLE}</style></head>\n<body>\n" + "\n".join(body) + "\n</body></html>\n"
+    )
+
+
+def _inline(text: str) -> str:
+    """The little markdown the blocks use: `code` and **bold**."""
+    text = html.escape(text)
+    text = re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
+    return re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", text)
+
+
+def _html_table(table: pd.DataFrame) -> str:
+    if table.empty:
+        return "<p><em>nothing measured</em></p>"
+    is_claims = "verdict" in table.columns
+    rows = ["<tr>" + "".join(f"<th>{html.escape(str(c))}</th>" for c in [table.index.name or "", *table.columns]) + "</tr>"]
+    for index, row in table.iterrows():
+        cells = [f"<td>{html.escape(str(index))}</td>"]
+        for column, value in row.items():
+            text = "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
+            css = f' class="{_verdict_class(text)}"' if column == "verdict" else ""
+            cells.append(f"<td{css}>{html.escape(text)}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return f'<table{" class=\"claims\"" if is_claims else ""}>' + "".join(rows) + "</table>"
+
+
+def _verdict_class(verdict: str) -> str:
+    for prefix, css in (("holds", "v-holds"), ("partly", "v-partly"), ("does not hold", "v-fails")):
+        if verdict.startswith(prefix):
+            return css
+    return "v-other"
+
+
+# -- the files ----------------------------------------------------------------------------
+
+
+def build(run_dir: Path) -> Report:
+    """Write every report file of a run; return what it was built from."""
+    report = load(run_dir)
+    out = report.run_dir / "report"
+    out.mkdir(exist_ok=True)
+    report.frame.to_csv(out / "tidy.csv", index=False)
+    if not report.levels.empty:
+        report.levels.drop(columns="_summary").to_csv(out / "levels.csv", index=False)
+    header = header_blocks(report)
+    (out / "tables.md").write_text(to_md(header + table_blocks(report)))
+
+    charts = {} if report.levels.empty else {s: scenario_charts(report.levels, s, report.order, report.baselines) for s in report.scenarios}
+    chart_dir = out / "charts"
+    chart_dir.mkdir(exist_ok=True)
+    for pngs in charts.values():
+        for name, png in pngs.items():
+            (chart_dir / f"{name}.png").write_bytes(png)
+    full = header + claims_blocks(report) + [Block("p", CHART_NOTE)] + table_blocks(report, charts)
+    (out / "report.md").write_text(to_md(full))
+    (out / "report.html").write_text(to_html(full, f"Results: {report.manifest.get('run_id', report.run_dir.name)}"))
+    return report
+
+
+def summary_rows(report: Report) -> dict[str, pd.DataFrame]:
+    """Per scenario, each framework's peak with its flags: the console summary."""
+    result = {}
+    for scenario in report.scenarios:
+        peaks = peak_levels(scenario_steps(report.levels, scenario))
+        result[scenario] = peaks.reindex([name for name in report.order if name in peaks.index])
+    return result
 
 
 def latest_run(results: Path) -> Path:
@@ -69,4 +268,3 @@ def latest_run(results: Path) -> Path:
     if not runs:
         raise AnalysisError(f"{results}: no runs yet; run `make bench` first")
     return runs[-1]
-

@@ -1,58 +1,193 @@
-"""Tidy table -> one comparison table per scenario (a row per framework)."""
+"""Tidy table -> per-level summary (long) -> comparison tables (wide), pandas-style.
+
+Markers used in every table that shows a throughput:
+  †  generator-bound: Locust may have set this number, not the target
+  ~  unstable: the repeats spread more than analysis.stats.UNSTABLE_SPREAD
+"""
 
 import pandas as pd
+
+from .stats import rankable, summarise, unstable
+
+GENERATOR_MARK = "†"
+UNSTABLE_MARK = "~"
 
 
 def framework_order(frame: pd.DataFrame, manifest: dict) -> list[str]:
     planned = (manifest.get("matrix") or {}).get("frameworks") or []
-    seen = list(dict.fromkeys(frame["framework"]))
+    seen = list(dict.fromkeys(frame.loc[frame["kind"] == "step", "framework"]))
     return [name for name in planned if name in seen] + [name for name in seen if name not in planned]
 
 
-def comparison(frame: pd.DataFrame, scenario: str, order: list[str]) -> pd.DataFrame:
-    """Median over repeats at each user level, then each framework's peak and latency there."""
-    ok = frame[(frame["scenario"] == scenario) & (frame["status"] == "ok")]
-    if ok.empty:
+def level_summary(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per (kind, scenario, framework, users): the repeats summarised, flags combined."""
+    ok = frame[frame["status"] == "ok"]
+    rows = []
+    for (kind, scenario, framework, users), group in ok.groupby(["kind", "scenario", "framework", "users"], sort=False):
+        rps = summarise(group["rps"])
+        requests = group["requests"].sum()
+        rows.append(
+            {
+                "kind": kind,
+                "scenario": scenario,
+                "framework": framework,
+                "users": users,
+                "repeats": rps["n"],
+                "rps": rps["median"],
+                "rps_q25": rps["q25"],
+                "rps_q75": rps["q75"],
+                "rps_spread": rps["spread"],
+                "rps_ci_low": rps["ci_low"],
+                "rps_ci_high": rps["ci_high"],
+                "unstable": unstable(rps["spread"], rps["n"]),
+                "generator_bound": bool(group["generator_bound"].fillna(False).astype(bool).any()),
+                "p50_ms": group["p50_ms"].median(),
+                "p95_ms": group["p95_ms"].median(),
+                "p99_ms": group["p99_ms"].median(),
+                "failure_pct": 100 * group["failures"].sum() / requests if requests else None,
+                "locust_cpu_percent": group["locust_cpu_percent"].median(),
+                "locust_demand_percent": group["locust_demand_percent"].median(),
+                "server_cpu_percent": group["server_cpu_percent"].median(),
+                "server_peak_rss_mb": group["server_peak_rss_mb"].max(),
+                "requests_per_cpu_second": group["requests_per_cpu_second"].median(),
+                "wrk_rps": group["wrk_rps"].dropna().iloc[0] if group["wrk_rps"].notna().any() else None,
+                "_summary": rps,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def scenario_steps(levels: pd.DataFrame, scenario: str) -> pd.DataFrame:
+    """The framework steps (not ceilings) of one scenario."""
+    if levels.empty:
+        return levels
+    return levels[(levels["kind"] == "step") & (levels["scenario"] == scenario)]
+
+
+def peak_levels(steps: pd.DataFrame) -> pd.DataFrame:
+    """Each framework's best level (highest median req/s), indexed by framework."""
+    if steps.empty:
+        return steps.set_index("framework") if "framework" in steps else steps
+    return steps.loc[steps.groupby("framework")["rps"].idxmax()].set_index("framework")
+
+
+def marks(row) -> str:
+    return (GENERATOR_MARK if row["generator_bound"] else "") + (UNSTABLE_MARK if row["unstable"] else "")
+
+
+def rps_cell(row) -> str:
+    if pd.isna(row["rps"]):
+        return ""
+    spread = "" if pd.isna(row["rps_spread"]) else f" ±{100 * row['rps_spread'] / 2:.0f}%"
+    return f"{row['rps']:,.0f}{spread}{marks(row)}"
+
+
+def comparison(levels: pd.DataFrame, scenario: str, order: list[str], baselines: dict[str, str]) -> pd.DataFrame:
+    """A row per framework: req/s at each level, the peak and its latency, ratios, ceiling share."""
+    steps = scenario_steps(levels, scenario)
+    if steps.empty:
         return pd.DataFrame()
-    per_level = ok.groupby(["framework", "users"], as_index=False).agg(
-        rps=("rps", "median"),
-        p50=("p50_ms", "median"),
-        p95=("p95_ms", "median"),
-        p99=("p99_ms", "median"),
-        requests=("requests", "sum"),
-        failures=("failures", "sum"),
-    )
-    wide = per_level.pivot(index="framework", columns="users", values="rps")
+    ceilings = levels[(levels["kind"] == "ceiling") & (levels["scenario"] == scenario)].set_index("framework")["rps"]
+    wide = steps.assign(cell=steps.apply(rps_cell, axis=1)).pivot(index="framework", columns="users", values="cell")
     wide.columns = [f"req/s @{users}" for users in wide.columns]
-    peak = per_level.loc[per_level.groupby("framework")["rps"].idxmax()].set_index("framework")
-    totals = per_level.groupby("framework")[["requests", "failures"]].sum()
+    peaks = peak_levels(steps)
+    fastest = peaks["rps"].max()
     table = wide.join(
         pd.DataFrame(
             {
-                "peak req/s": peak["rps"],
-                "users @peak": peak["users"],
-                "p50 ms": peak["p50"],
-                "p95 ms": peak["p95"],
-                "p99 ms": peak["p99"],
-                "failure %": 100 * totals["failures"] / totals["requests"].where(totals["requests"] > 0),
+                "peak req/s": peaks.apply(lambda r: f"{r['rps']:,.0f}{marks(r)}", axis=1),
+                "users @peak": peaks["users"].map(lambda v: f"{v:.0f}"),
+                "p50 ms": peaks["p50_ms"].map(_number),
+                "p95 ms": peaks["p95_ms"].map(_number),
+                "p99 ms": peaks["p99_ms"].map(_number),
+                "failure %": steps.groupby("framework")["failure_pct"].max().map(lambda v: "" if pd.isna(v) else f"{v:.2f}"),
+                "vs fastest": (peaks["rps"] / fastest).map(lambda v: f"{v:.2f}"),
+                "share of server ceiling": [
+                    _share(peaks.loc[name, "rps"], ceilings.get(baselines.get(name))) for name in peaks.index
+                ],
+                "rank": _rank_notes(peaks),
             }
         )
     )
-    table["vs fastest"] = table["peak req/s"] / table["peak req/s"].max()
     table = table.reindex([name for name in order if name in table.index])
     table.index.name = "framework"
     return table
 
 
-def format_table(table: pd.DataFrame) -> str:
-    shown = table.copy()
-    for column in shown.columns:
-        if column.startswith("req/s") or column == "peak req/s":
-            shown[column] = shown[column].map(lambda v: "" if pd.isna(v) else f"{v:,.0f}")
-        elif column == "vs fastest":
-            shown[column] = shown[column].map(lambda v: "" if pd.isna(v) else f"{v:.2f}")
-        elif column == "failure %":
-            shown[column] = shown[column].map(lambda v: "" if pd.isna(v) else f"{v:.2f}")
-        elif column.endswith("ms") or column == "users @peak":
-            shown[column] = shown[column].map(lambda v: "" if pd.isna(v) else f"{v:.0f}")
-    return shown.to_markdown(stralign="right")
+def resources(levels: pd.DataFrame, scenario: str, order: list[str]) -> pd.DataFrame:
+    """At each framework's peak level: what the server spent and what the generator spent."""
+    steps = scenario_steps(levels, scenario)
+    if steps.empty:
+        return pd.DataFrame()
+    peaks = peak_levels(steps)
+    table = pd.DataFrame(
+        {
+            "users @peak": peaks["users"].map(lambda v: f"{v:.0f}"),
+            "server CPU %": peaks["server_cpu_percent"].map(_number),
+            "server peak RSS MB": peaks["server_peak_rss_mb"].map(_number),
+            "req per CPU-second": peaks["requests_per_cpu_second"].map(_number),
+            "Locust CPU %": peaks["locust_cpu_percent"].map(_number),
+            "Locust demand %": peaks["locust_demand_percent"].map(_number),
+        }
+    )
+    table = table.reindex([name for name in order if name in table.index])
+    table.index.name = "framework"
+    return table
+
+
+def ceilings(levels: pd.DataFrame) -> pd.DataFrame:
+    rows = levels[levels["kind"] == "ceiling"]
+    if rows.empty:
+        return pd.DataFrame()
+    table = pd.DataFrame(
+        {
+            "baseline": rows["framework"],
+            "scenario": rows["scenario"],
+            "users": rows["users"].map(lambda v: f"{v:.0f}"),
+            "req/s": rows.apply(lambda r: f"{r['rps']:,.0f}{marks(r)}", axis=1),
+            "Locust CPU %": rows["locust_cpu_percent"].map(_number),
+            "Locust demand %": rows["locust_demand_percent"].map(_number),
+            "server CPU %": rows["server_cpu_percent"].map(_number),
+        }
+    )
+    return table.set_index("baseline")
+
+
+def locust_vs_wrk(levels: pd.DataFrame, order: list[str]) -> pd.DataFrame:
+    rows = levels[(levels["kind"] == "step") & levels["wrk_rps"].notna()]
+    if rows.empty:
+        return pd.DataFrame()
+    rows = rows.assign(_order=rows["framework"].map({name: i for i, name in enumerate(order)})).sort_values(["scenario", "_order"])
+    table = pd.DataFrame(
+        {
+            "framework": rows["framework"],
+            "scenario": rows["scenario"],
+            "connections": rows["users"].map(lambda v: f"{v:.0f}"),
+            "Locust req/s": rows["rps"].map(lambda v: f"{v:,.0f}"),
+            "wrk req/s": rows["wrk_rps"].map(lambda v: f"{v:,.0f}"),
+            "Locust / wrk": (rows["rps"] / rows["wrk_rps"]).map(lambda v: f"{v:.2f}"),
+        }
+    )
+    return table.set_index("framework")
+
+
+def _number(value) -> str:
+    return "" if value is None or pd.isna(value) else f"{value:,.0f}"
+
+
+def _share(rps, ceiling) -> str:
+    return "" if ceiling is None or pd.isna(ceiling) or not ceiling else f"{rps / ceiling:.2f}"
+
+
+def _rank_notes(peaks: pd.DataFrame) -> pd.Series:
+    """'tie with X' where a framework's repeats overlap the next faster one's; blank where rankable."""
+    ordered = peaks.sort_values("rps", ascending=False)
+    notes = {}
+    for faster, slower in zip(ordered.index, ordered.index[1:]):
+        if not rankable(ordered.loc[faster, "_summary"], ordered.loc[slower, "_summary"]):
+            notes[slower] = f"tie with {faster}"
+    return pd.Series({name: notes.get(name, "") for name in peaks.index})
+
+
+def to_markdown(table: pd.DataFrame, align: str = "right") -> str:
+    return table.to_markdown(stralign=align) if not table.empty else "_nothing measured_"

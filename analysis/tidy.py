@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from .locust_csv import LocustCSVError, aggregate_row, read_stats
+from .stats import generator_bound
 
 
 class AnalysisError(Exception):
@@ -17,10 +18,11 @@ class AnalysisError(Exception):
 
 
 COLUMNS = [
-    "run_id", "engine", "profile", "framework", "scenario", "users", "repeat", "status", "reason",
+    "run_id", "engine", "profile", "kind", "framework", "scenario", "users", "repeat", "status", "reason",
     "requests", "failures", "failure_rate", "rps", "p50_ms", "p95_ms", "p99_ms", "avg_ms", "max_ms",
-    "locust_cpu_percent", "locust_cpu_warning", "server_cpu_seconds", "server_cpu_percent",
-    "server_peak_rss_mb", "requests_per_cpu_second", "locust_format", "step_dir",
+    "locust_cpu_percent", "locust_demand_percent", "locust_cpu_warning", "server_cpu_seconds", "server_cpu_percent",
+    "server_peak_rss_mb", "requests_per_cpu_second", "wrk_rps", "generator_ceiling_rps", "generator_bound",
+    "locust_format", "step_dir",
 ]  # fmt: skip
 
 
@@ -52,6 +54,7 @@ def step_row(run_dir: Path, manifest: dict, step_file: Path) -> dict:
             run_id=manifest.get("run_id", run_dir.name),
             engine=manifest.get("engine"),
             profile=(manifest.get("profile") or {}).get("name"),
+            kind=step.get("kind", "step"),
             framework=step["framework"],
             scenario=step["scenario"],
             users=int(step["users"]),
@@ -86,11 +89,14 @@ def step_row(run_dir: Path, manifest: dict, step_file: Path) -> dict:
         max_ms=total["max_ms"],
         locust_format=total.get("locust_format"),
         locust_cpu_percent=locust.get("cpu_percent"),
+        locust_demand_percent=locust.get("demand_percent"),
         locust_cpu_warning=locust.get("cpu_warning"),
         server_cpu_seconds=cpu_seconds,
         server_cpu_percent=server.get("cpu_percent"),
         server_peak_rss_mb=server.get("peak_rss_mb"),
     )
+    if step.get("wrk"):
+        row["wrk_rps"] = step["wrk"].get("requests_per_s")
     window = (locust.get("window_end") or 0) - (locust.get("window_start") or 0)
     if cpu_seconds and window > 0:
         # Requests served per second of server CPU over the measured window.
@@ -102,15 +108,33 @@ def tidy(run_dir: Path) -> pd.DataFrame:
     """Every step of a run as one row; a step that failed or is unreadable keeps its reason."""
     run_dir = Path(run_dir)
     manifest = load_manifest(run_dir)
-    rows = [step_row(run_dir, manifest, path) for path in sorted((run_dir / "steps").glob("*/*/*/step.json"))]
-    frame = pd.DataFrame(rows, columns=COLUMNS)
-    return frame.sort_values(["scenario", "framework", "users", "repeat"], kind="stable").reset_index(drop=True)
+    paths = sorted((run_dir / "ceiling").glob("*/*/*/step.json")) + sorted((run_dir / "steps").glob("*/*/*/step.json"))
+    frame = pd.DataFrame([step_row(run_dir, manifest, path) for path in paths], columns=COLUMNS)
+    flag_generator_bound(frame)
+    return frame.sort_values(["kind", "scenario", "framework", "users", "repeat"], kind="stable").reset_index(drop=True)
+
+
+def flag_generator_bound(frame: pd.DataFrame) -> None:
+    """Mark every row the generator may have limited (see analysis/stats.py for the rule)."""
+    ok = frame["status"] == "ok"
+    ceilings = frame[ok & (frame["kind"] == "ceiling")].groupby("scenario")["rps"].max()
+    frame["generator_ceiling_rps"] = frame["scenario"].map(ceilings)
+    frame["generator_bound"] = [
+        # A ceiling row is the ceiling: only Locust's CPU can say it was the generator's limit.
+        generator_bound(
+            _max(row.locust_cpu_percent, row.locust_demand_percent),
+            row.rps,
+            None if row.kind == "ceiling" else row.generator_ceiling_rps,
+        )
+        if row.status == "ok" else None
+        for row in frame.itertuples()
+    ]
 
 
 def missing_steps(run_dir: Path, frame: pd.DataFrame) -> list[str]:
     """Steps the manifest's matrix planned that left no step.json (an interrupted run)."""
     matrix = load_manifest(Path(run_dir)).get("matrix") or {}
-    done = {(r.framework, r.scenario, r.users, r.repeat) for r in frame.itertuples()}
+    done = {(r.framework, r.scenario, r.users, r.repeat) for r in frame.itertuples() if r.kind == "step"}
     missing = []
     for repeat in range(1, int(matrix.get("repeats", 1)) + 1):
         for scenario in matrix.get("scenarios", []):
@@ -119,3 +143,8 @@ def missing_steps(run_dir: Path, frame: pd.DataFrame) -> list[str]:
                     if (framework, scenario, users, repeat) not in done:
                         missing.append(f"{framework} {scenario} u={users} r{repeat}")
     return missing
+
+
+def _max(*values):
+    present = [v for v in values if v is not None and not pd.isna(v)]
+    return max(present) if present else None

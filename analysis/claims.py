@@ -1,0 +1,226 @@
+"""The blog's claims (analysis/claims.toml) beside what a run measured, with a verdict each.
+
+Absolute req/s depend on the hardware, so a throughput claim is judged by its ratios to the
+other frameworks (peak req/s on the same scenario), and the run's own numbers are shown
+beside the post's as they are.
+"""
+
+import tomllib
+from pathlib import Path
+
+import pandas as pd
+
+from .stats import rankable
+from .tables import GENERATOR_MARK, UNSTABLE_MARK, peak_levels, scenario_steps
+from .tidy import AnalysisError
+
+CLAIMS = Path(__file__).with_name("claims.toml")
+
+# -- verdict rules: the one place they live ------------------------------------------------
+
+HOLDS = "holds"
+PARTLY = "partly"
+FAILS = "does not hold"
+NOT_TESTED = "not tested here"
+GENERATOR_BOUND = "inconclusive: generator-bound"
+
+# A measured ratio within this factor of the post's (either way) is the post's ratio.
+RATIO_TOLERANCE = 1.25
+# Validation that costs less than this share of the plain JSON throughput is "free".
+FREE_COST = 0.10
+
+
+def ratio_verdict(fast: pd.Series | None, slow: pd.Series | None, post_ratio: float) -> str:
+    if fast is None or slow is None:
+        return NOT_TESTED  # a framework was not measured on this scenario
+    if fast["generator_bound"] or slow["generator_bound"]:
+        return GENERATOR_BOUND  # one number is a floor: the ratio could be anything beyond it
+    measured = fast["rps"] / slow["rps"]
+    if post_ratio / RATIO_TOLERANCE <= measured <= post_ratio * RATIO_TOLERANCE:
+        return HOLDS  # the post's ratio, within the tolerance
+    same_order = (measured > 1) == (post_ratio > 1)
+    if same_order and rankable(fast["_summary"], slow["_summary"]):
+        return PARTLY  # the post's order, beyond the repeats' spread, by a different margin
+    return FAILS  # the order is reversed, or the repeats cannot tell the two apart
+
+
+def combined_verdict(verdicts: list[str]) -> str:
+    """A throughput claim through its ratios: all agree -> that; any inconclusive -> that; else partly/fails."""
+    if not verdicts:
+        return NOT_TESTED
+    if len(set(verdicts)) == 1:
+        return verdicts[0]
+    for inconclusive in (GENERATOR_BOUND, NOT_TESTED):
+        if inconclusive in verdicts:
+            return inconclusive
+    return PARTLY if HOLDS in verdicts or PARTLY in verdicts else FAILS
+
+
+def faster_verdict(first: pd.Series | None, others: dict[str, pd.Series]) -> str:
+    if first is None or not others:
+        return NOT_TESTED
+    if first["generator_bound"] or any(row["generator_bound"] for row in others.values()):
+        return GENERATOR_BOUND
+    wins = [first["rps"] > row["rps"] and rankable(first["_summary"], row["_summary"]) for row in others.values()]
+    if all(wins):
+        return HOLDS  # faster than every other framework, beyond the spread
+    return PARTLY if any(wins) else FAILS  # faster than some / than none
+
+
+def interface_verdict(interfaces: dict[str, str | None]) -> str:
+    # The lab deploys Flask and Django the way the post does (WSGI): their async paths are not measured.
+    if all(interface in ("WSGI", None) for interface in interfaces.values()):
+        return NOT_TESTED  # (None: that framework did not run)
+    return PARTLY  # some framework runs as ASGI here: the claim's premise is only partly this setup
+
+
+def validation_verdict(costs: dict[str, float], generator_bound: bool, first: str) -> str:
+    if first not in costs:
+        return NOT_TESTED
+    if generator_bound:
+        return GENERATOR_BOUND
+    if costs[first] <= FREE_COST:
+        return HOLDS  # validating costs next to nothing in throughput
+    others = [cost for name, cost in costs.items() if name != first]
+    return PARTLY if others and all(costs[first] < cost for cost in others) else FAILS  # cheaper than the others' / not
+
+
+# -- reading the claims and the run ----------------------------------------------------------
+
+
+def load_claims(path: Path = CLAIMS) -> list[dict]:
+    try:
+        claims = tomllib.loads(path.read_text())["claim"]
+    except (OSError, tomllib.TOMLDecodeError, KeyError) as problem:
+        raise AnalysisError(f"{path}: cannot read the claims ({problem})") from None
+    by_id = {claim["id"]: claim for claim in claims}
+    for claim in claims:
+        for field in ("id", "text", "check", "metric", "frameworks"):
+            if field not in claim:
+                raise AnalysisError(f"{path}: claim {claim.get('id', '?')} has no {field!r}")
+        if claim["check"] == "ratio":
+            unknown = [i for i in claim.get("from", []) if "figure" not in by_id.get(i, {})]
+            if len(claim.get("from", [])) != 2 or unknown:
+                raise AnalysisError(f"{path}: claim {claim['id']}: `from` must name two throughput claims (bad: {unknown})")
+            first, second = (by_id[i]["figure"] for i in claim["from"])
+            claim["figure"] = first / second
+    return claims
+
+
+def check_claims(levels: pd.DataFrame, manifest: dict, claims: list[dict] | None = None) -> pd.DataFrame:
+    """One row per claim: what the post says, what this run measured, the verdict, the conditions."""
+    claims = claims if claims is not None else load_claims()
+    scenarios = {c.get(key) for c in claims for key in ("scenario", "baseline_scenario")}
+    peaks = {scenario: peak_levels(scenario_steps(levels, scenario)) for scenario in scenarios}
+
+    def peak(scenario: str, framework: str) -> pd.Series | None:
+        table = peaks[scenario]
+        return table.loc[framework] if framework in table.index else None
+
+    ratio_verdicts: dict[str, list[str]] = {}
+    rows = []
+    for claim in claims:
+        scenario, names = claim.get("scenario"), claim["frameworks"]
+        check = claim["check"]
+        if check == "ratio":
+            fast, slow = (peak(scenario, name) for name in names)
+            verdict = ratio_verdict(fast, slow, claim["figure"])
+            for name in names:
+                ratio_verdicts.setdefault(name, []).append(verdict)
+            measured = f"{fast['rps'] / slow['rps']:.2f}" if fast is not None and slow is not None else "not measured"
+            post = f"{claim['figure']:.2f}"
+        elif check == "throughput":
+            row = peak(scenario, names[0])
+            post = f"{claim['figure']:,.0f} req/s"
+            measured = f"{_rps(row)} ({row['rps'] / claim['figure']:.2f}× the post's)" if row is not None else "not measured"
+            verdict = None  # filled in from the ratios below
+        elif check == "faster":
+            first = peak(scenario, names[0])
+            others = {name: peak(scenario, name) for name in names[1:] if peak(scenario, name) is not None}
+            verdict = faster_verdict(first, others)
+            post = f"{names[0]} faster than {', '.join(names[1:])}"
+            measured = "; ".join(
+                [f"{names[0]} {_rps(first)}" if first is not None else f"{names[0]} not measured"]
+                + [f"{name} {_rps(row)}" + (f" ({first['rps'] / row['rps']:.1f}× slower)" if first is not None else "") for name, row in others.items()]
+            )
+        elif check == "interface":
+            targets = manifest.get("targets") or {}
+            interfaces = {name: (targets.get(name) or {}).get("interface") for name in names}
+            verdict = interface_verdict(interfaces)
+            post = "WSGI; async via Quart / Channels; Django async views since 3.1"
+            measured = "; ".join(_deployment(name, targets.get(name) or {}) for name in names)
+        elif check == "validation":
+            costs, bound, parts = {}, False, []
+            for name in names:
+                valid, plain = peak(scenario, name), peak(claim["baseline_scenario"], name)
+                if valid is None or plain is None:
+                    continue
+                costs[name] = 1 - valid["rps"] / plain["rps"]
+                bound |= name == names[0] and bool(valid["generator_bound"] or plain["generator_bound"])
+                parts.append(f"{name} {valid['rps'] / plain['rps']:.2f} (costs {costs[name]:.0%})")
+            verdict = validation_verdict(costs, bound, names[0])
+            post = "no cost"
+            measured = "; ".join(parts) or "not measured"
+        else:
+            raise AnalysisError(f"{CLAIMS}: claim {claim['id']}: unknown check {check!r}")
+        rows.append({"#": claim["id"], "claim": claim["text"], "checked on": f"{scenario}: {claim['metric']}" if scenario else claim["metric"],
+                     "the post": post, "this run": measured, "verdict": verdict,
+                     "conditions": _conditions(scenario, names, peaks[scenario], manifest)})  # fmt: skip
+    for row, claim in zip(rows, claims):
+        if claim["check"] == "throughput":
+            row["verdict"] = NOT_TESTED if peak(claim["scenario"], claim["frameworks"][0]) is None else combined_verdict(
+                ratio_verdicts.get(claim["frameworks"][0], [])
+            )
+            row["verdict"] += " (by its ratios)" if row["verdict"] != NOT_TESTED else ""
+    return pd.DataFrame(rows).set_index("#")
+
+
+def _rps(row: pd.Series) -> str:
+    flags = (GENERATOR_MARK if row["generator_bound"] else "") + (UNSTABLE_MARK if row["unstable"] else "")
+    return f"{row['rps']:,.0f} req/s{flags}"
+
+
+def _deployment(name: str, target: dict) -> str:
+    if not target:
+        return f"{name} not run"
+    text = f"{name}: {target.get('interface', '?')} on {target.get('server', '?')}"
+    version = _package_version(target.get("packages") or [], name)
+    if version is not None:
+        text += f", {name.capitalize()} {version}"
+        if name == "django":
+            major_minor = tuple(int(part) for part in version.split(".")[:2] if part.isdigit())
+            text += " (async views: yes, not used here)" if major_minor >= (3, 1) else " (no async views)"
+    return text
+
+
+def _package_version(packages: list[str], name: str) -> str | None:
+    for line in packages:
+        package, _, version = line.partition("==")
+        if package.lower() == name.lower():
+            return version
+    return None
+
+
+def _conditions(scenario: str, names: list[str], peaks: pd.DataFrame, manifest: dict) -> str:
+    """Cores, workers, server and flags: what a reader needs to weigh this row."""
+    targets = manifest.get("targets") or {}
+    cores = (manifest.get("cores") or {}).get("server") or []
+    locust = manifest.get("locust") or {}
+    parts = [f"{len(cores)} server core(s), Locust {locust.get('processes', 1)} process(es) on {len((manifest.get('cores') or {}).get('locust') or [])} core(s)"]
+    for name in names:
+        target = targets.get(name) or {}
+        if not target:
+            continue
+        text = f"{name} {target.get('server', '?')} ×{_workers(target)}"
+        if name in peaks.index:
+            row = peaks.loc[name]
+            text += f" @{row['users']:.0f} users"
+            text += " generator-bound" if row["generator_bound"] else ""
+            text += " unstable" if row["unstable"] else ""
+        parts.append(text)
+    return "; ".join(parts)
+
+
+def _workers(target: dict) -> str:
+    # Older manifests counted Gunicorn's workers as worker_processes.
+    return str(target.get("workers") or target.get("worker_processes") or "?")
