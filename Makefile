@@ -3,6 +3,8 @@
 #   make bench [PROFILE=smoke|quick|full] [FRAMEWORKS=fastapi,flask] [SCENARIOS=json,io]
 #              [SERVER_CORES=0] [LOCUST_CORES=1]
 #   make report [RUN=<run-id>]      make test      make serve      make ui
+#   make compare A=<run> B=<run> [FORCE=1]      make share [RUN=<run-id>]      make unpack ARCHIVE=<file>
+#   make up / make down / make logs: the whole lab in containers (docker-compose.yml)
 
 SHELL := /bin/bash
 VENV := .venv
@@ -11,13 +13,19 @@ SERVICES := $(patsubst services/%/requirements.txt,%,$(wildcard services/*/requi
 SERVICE_VENVS := $(foreach s,$(SERVICES),$(VENV)/services/$(s)/.installed)
 
 PROFILE ?= quick
-ENGINE ?= local
+ENGINE ?= auto
+# Compose runs the Locust containers as this user, so files under results/ are yours.
+export LAB_UID ?= $(shell id -u)
+export LAB_GID ?= $(shell id -g)
+# No buildx here: compose's own builder, without the Bake warning.
+export COMPOSE_BAKE ?= false
+COMPOSE := docker compose
 RUN ?=
 BENCH_ARGS = --profile $(PROFILE) --engine $(ENGINE) \
 	$(if $(FRAMEWORKS),--frameworks $(FRAMEWORKS)) $(if $(SCENARIOS),--scenarios $(SCENARIOS)) \
 	$(if $(SERVER_CORES),--server-cores $(SERVER_CORES)) $(if $(LOCUST_CORES),--locust-cores $(LOCUST_CORES))
 
-.PHONY: setup bench report test serve ui check list lock clean
+.PHONY: setup bench report compare share unpack test serve ui check list lock clean up down logs
 
 setup: $(VENV)/lab/.installed $(SERVICE_VENVS)
 
@@ -34,6 +42,18 @@ bench: setup
 
 report: $(VENV)/lab/.installed
 	$(LAB) -m analysis report $(RUN)
+
+# Two runs side by side; refused when their manifests say they are not comparable (FORCE=1: warn instead).
+compare: $(VENV)/lab/.installed
+	$(LAB) -m analysis compare $(A) $(B) $(if $(FORCE),--force)
+
+# results/<run-id>.tar.gz: the run, its manifest and its report, to hand to someone else.
+share: $(VENV)/lab/.installed
+	$(LAB) -m analysis share $(RUN)
+
+# A shared archive into results/ (never over an existing run); then `make report RUN=results/<run-id>`.
+unpack: $(VENV)/lab/.installed
+	$(LAB) -m analysis unpack $(ARCHIVE)
 
 # pytest's exit 5 ("no tests collected") is a failure here, not a pass.
 test: setup
@@ -61,7 +81,26 @@ lock: $(VENV)/lab/.installed
 	for s in $(SERVICES); do \
 		$(VENV)/lab/bin/uv pip compile --quiet --generate-hashes --python-version 3.12 services/$$s/requirements.in -o services/$$s/requirements.txt; \
 	done
+	$(VENV)/lab/bin/uv pip compile --quiet --generate-hashes --python-version 3.12 requirements/locust.in -o requirements/locust.txt
 	$(VENV)/lab/bin/uv pip compile --quiet --generate-hashes --python-version 3.12 requirements/lab.in -o requirements/lab.txt
+
+# The lab in containers: services, PostgreSQL, Locust web UI on http://127.0.0.1:8089.
+up: .env
+	$(COMPOSE) up --build --detach --wait
+	@echo "Locust web UI: http://127.0.0.1:8089 (pick a scenario and a target); services on 127.0.0.1:8001-8003"
+
+# Everything the lab started, baselines and leftover Locust run containers included.
+# (The password only matters to `up`: compose refuses to read the file without one.)
+down:
+	POSTGRES_PASSWORD=$${POSTGRES_PASSWORD:-unused} $(COMPOSE) --profile '*' down --remove-orphans
+
+logs:
+	POSTGRES_PASSWORD=$${POSTGRES_PASSWORD:-unused} $(COMPOSE) --profile '*' logs --follow
+
+# Settings for compose: the example with a random database password (once; never overwritten).
+.env:
+	sed "s/^POSTGRES_PASSWORD=.*/POSTGRES_PASSWORD=$$(python3 -c 'import secrets; print(secrets.token_hex(16))')/" .env.example > $@
+	chmod 600 $@
 
 clean:
 	rm -rf $(VENV) .pytest_cache

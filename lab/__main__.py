@@ -2,6 +2,7 @@
 
 import argparse
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 from rich.console import Console
 
 from . import catalog, conformance
-from .bench import ENGINES, Bench, Options, parse_cores
+from .bench import ENGINES, Bench, Options, raise_interrupt, parse_cores
 from .catalog import LabError
 
 console = Console(highlight=False)
@@ -41,21 +42,30 @@ def cmd_bench(args) -> int:
         duration=args.duration,
         warmup=args.warmup,
         repeats=args.repeats,
+        health_timeout=args.health_timeout,
     )
-    if options.engine not in ENGINES:
-        raise LabError(f"unknown engine {options.engine!r}; valid: {', '.join(ENGINES)}")
+    if options.engine not in (*ENGINES, "auto"):
+        raise LabError(f"unknown engine {options.engine!r}; valid: auto, {', '.join(ENGINES)}")
     run_dir = Bench(options).run()
     console.print(f"run folder: {run_dir}")
     return 0
 
 
 def cmd_serve(args) -> int:
+    from . import database
     from .local import LocalTarget
 
     frameworks = catalog.pick("framework", catalog.frameworks(), names(args.frameworks))
     cores = parse_cores(args.cores) or sorted(os.sched_getaffinity(0))
     logs = Path(args.results) / "serve"
-    targets = [LocalTarget(f, cores, logs / f"{f.name}.log") for f in frameworks]
+    db_url = database.with_database(database.server_url(), database.BENCH_DATABASE)
+    try:
+        database.prepare()
+    except LabError as problem:
+        console.print(f"[yellow]{problem}[/]: the database endpoints will answer 503")
+    targets = [LocalTarget(f, cores, logs / f"{f.name}.log", extra_env={"DATABASE_URL": db_url}) for f in frameworks]
+    # SIGTERM stops the servers as Ctrl-C does, instead of leaving them on their ports.
+    signal.signal(signal.SIGTERM, raise_interrupt)
     try:
         for target in targets:
             target.start()
@@ -80,7 +90,10 @@ def cmd_check(args) -> int:
     }
     worst = 0
     for name, url in urls.items():
-        failures = conformance.run_all(url)
+        status = conformance.database_status(url)
+        if not status["available"]:
+            console.print(f"{name:8} {url}: [yellow]{status['reason']}[/]: the database checks are left out")
+        failures = conformance.run_all(url, conformance.CHECKS + (conformance.DB_CHECKS if status["available"] else []))
         console.print(f"{name:8} {url}: " + ("[green]conforms[/]" if not failures else f"[red]{len(failures)} failing check(s)[/]"))
         for failure in failures:
             console.print(f"    {failure}")
@@ -103,7 +116,9 @@ def main(argv: list[str] | None = None) -> int:
 
     bench = sub.add_parser("bench", help="run the benchmark matrix and write results/<run-id>/")
     bench.add_argument("--profile", default="quick", help="smoke, quick or full (lab/profiles.toml)")
-    bench.add_argument("--engine", default="local", help="local (processes on loopback)")
+    bench.add_argument(
+        "--engine", default="auto", help="auto (docker when a Docker engine answers, else local), docker (compose) or local (processes on loopback)"
+    )
     bench.add_argument("--frameworks", help="comma-separated subset, e.g. fastapi,flask")
     bench.add_argument("--scenarios", help="comma-separated subset of the profile's scenarios")
     bench.add_argument("--server-cores", help="cores for the server under test, e.g. 0 or 0-1")
@@ -112,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--duration", type=int, help="override the measured seconds per step")
     bench.add_argument("--warmup", type=int, help="override the warm-up seconds (0: none)")
     bench.add_argument("--repeats", type=int, help="override the repeats per step")
+    bench.add_argument("--health-timeout", type=float, default=60, help="seconds a target may take to turn healthy")
     bench.add_argument("--results", default=str(catalog.ROOT / "results"), help="results folder")
     bench.set_defaults(func=cmd_bench)
 

@@ -17,8 +17,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from . import catalog, conformance, loadgen, results, wrk
+from . import catalog, conformance, database, loadgen, results, wrk
 from .catalog import Framework, LabError, Profile, Scenario
+from .docker import DockerEngine, choose_engine
 from .local import LocalEngine
 
 console = Console(highlight=False, soft_wrap=True)
@@ -57,6 +58,8 @@ class Options:
     duration: int | None = None
     warmup: int | None = None
     repeats: int | None = None
+    # How long a target may take to answer /health 200 before it is given up on.
+    health_timeout: float = 60
 
 
 def build_matrix(frameworks: list[str], scenarios: list[str], users: list[int], repeats: int) -> list[Step]:
@@ -131,6 +134,8 @@ def read_aggregate(stats_csv: Path) -> dict:
 class Bench:
     def __init__(self, options: Options):
         self.options = options
+        # "auto": docker when a Docker engine answers, else local; "docker" with no engine is refused here.
+        options.engine = choose_engine(options.engine, say)
         if options.engine not in ENGINES:
             raise LabError(f"unknown engine {options.engine!r}; valid: {', '.join(ENGINES)}")
         self.profile, self.frameworks, self.scenarios = resolve(options)
@@ -144,6 +149,9 @@ class Bench:
         self.scenario_by_name = {s.name: s for s in self.scenarios}
         self.targets: dict = {}
         self.unavailable: dict[str, str] = {}
+        # Targets that are up but whose database is not: their database steps are skipped.
+        self.database_unavailable: dict[str, str] = {}
+        self.database_url: str | None = None
         self.warmed: set[tuple[str, str]] = set()
         self.locust_process = None
         self.wrk_path = wrk.available()
@@ -158,6 +166,7 @@ class Bench:
             "started_at": results.now_iso(),
             "finished_at": None,
             "engine": self.options.engine,
+            "engine_details": self.engine.describe(),
             "profile": {**self.profile.settings, "name": self.profile.name},
             "effective": {"users": self.users, "duration_s": self.duration, "warmup_s": self.warmup, "repeats": self.repeats},
             "matrix": {
@@ -173,7 +182,7 @@ class Bench:
             "git": results.git_state(),
             "locust": {
                 "version": version("locust"),
-                **self.engine.locust_setup(),
+                **self.engine.locust_setup(self.locust_cores),
                 "user_class": "FastHttpUser, no think time",
                 "ramp_s": loadgen.RAMP_SECONDS,
                 "options": loadgen.locust_command(self.scenarios[0], "<target>", 0, 0, Path("<step>/locust"))[3:],
@@ -181,6 +190,7 @@ class Bench:
             "scenarios": {s.name: {"locustfile": str(s.locustfile.relative_to(catalog.ROOT)), "description": s.description} for s in self.scenarios},
             "targets": {},
             "baselines": {},
+            "database": {},
             "unavailable": {},
             "wrk": {"path": self.wrk_path, "policy": "once per framework and wrk-able scenario, at the highest user level, repeat 1"},
         }
@@ -191,21 +201,47 @@ class Bench:
 
     # -- targets ------------------------------------------------------------------
 
+    def prepare_database(self) -> None:
+        """The lab's own database on the DATABASE_URL server, created and seeded (reset) for this run.
+
+        If it cannot be, the run goes on: each target's /health then says the same, and
+        only the database steps are skipped.
+        """
+        server = self.engine.database_server()
+        self.database_url = database.with_database(server, database.BENCH_DATABASE)
+        record = {"url": database.redact(self.database_url), "schema": str(database.SCHEMA.relative_to(catalog.ROOT))}
+        try:
+            database.prepare(server)
+            record.update(available=True, **database.describe(self.database_url))
+            say(f"database {record['url']}: created and seeded, PostgreSQL {record['server_version']}")
+        except LabError as problem:
+            record.update(available=False, reason=str(problem))
+            if any(s.database for s in self.scenarios):
+                console.print(f"[bold yellow]database unavailable: {problem}[/] — the database steps will be skipped")
+        self.manifest["database"] = record
+
     def start_targets(self) -> None:
         """Every framework of the run and the baselines of their servers: up, healthy, conforming."""
         baselines = catalog.baselines()
         needed = [baselines[name] for name in dict.fromkeys(f.baseline for f in self.frameworks) if name in baselines]
         for service in [*self.frameworks, *needed]:
-            target = self.engine.target(service, self.server_cores)
+            target = self.engine.target(service, self.server_cores, {"DATABASE_URL": self.database_url})
             self.targets[service.name] = target
             say(f"starting {service.name} ({service.summary}) on cores {self.server_cores}")
             try:
                 target.start()
-                target.wait_healthy()
+                target.wait_healthy(self.options.health_timeout)
             except LabError as problem:
                 self.drop_target(service.name, str(problem))
                 continue
             checks = conformance.BASELINE_CHECKS if service.kind == "baseline" else conformance.CHECKS
+            db_status = conformance.database_status(target.url) if service.kind != "baseline" else None
+            if db_status and db_status["available"]:
+                checks = checks + conformance.DB_CHECKS
+            elif db_status:
+                self.database_unavailable[service.name] = db_status["reason"]
+                if any(s.database for s in self.scenarios):
+                    console.print(f"[bold yellow]{service.name}: {db_status['reason']}[/] — its database steps are skipped")
             failures = conformance.run_all(target.url, checks)
             if failures:
                 self.drop_target(service.name, "fails the endpoint contract:\n  " + "\n  ".join(failures))
@@ -219,6 +255,11 @@ class Bench:
                 "baseline": service.baseline,
                 "start_command_text": service.start_command.read_text(),
             }
+            if db_status:
+                pool = db_status.get("pool_size")
+                workers = self.manifest[section][service.name]["workers"]
+                db_status["connections"] = pool * workers if pool else None
+                self.manifest[section][service.name]["database"] = db_status
             say(f"{service.name}: healthy, passes the contract, {self.manifest[section][service.name]['workers']} worker(s)")
         self.save_manifest()
 
@@ -277,7 +318,19 @@ class Bench:
             record["reason"] = f"target unavailable: {self.unavailable[step.framework].splitlines()[0]}"
             return self.finish_step(folder, record)
         scenario = self.scenario_by_name[step.scenario]
+        if scenario.database and step.framework in self.database_unavailable:
+            record = {**asdict(step), "kind": "step", "status": "skipped", "started_at": results.now_iso()}
+            record["reason"] = f"database unavailable for {step.framework}: {self.database_unavailable[step.framework]}"
+            return self.finish_step(folder, record)
         self.warm_up(step, scenario)
+        if scenario.resets_database:
+            # A step that writes starts from the seed data, whatever ran before it (its warm-up too).
+            try:
+                database.reset(self.database_url)
+            except LabError as problem:
+                record = {**asdict(step), "kind": "step", "status": "failed", "started_at": results.now_iso()}
+                record["reason"] = str(problem)
+                return self.finish_step(folder, record)
         record = self.measure(step, scenario, self.targets[step.framework], folder)
         if record["status"] == "ok" and self.wants_wrk(step, scenario):
             record["wrk"] = wrk.run(self.targets[step.framework].url + scenario.wrk_path, step.users, self.duration, self.locust_cores)
@@ -301,6 +354,7 @@ class Bench:
                 "exit_code": run.exit_code,
                 "cores": self.locust_cores,
                 "cpu_percent": final.get("locust_cpu_percent"),
+                "demand_percent": final.get("locust_demand_percent"),
                 "cpu_warning": final.get("cpu_warning_emitted"),
                 "window_start": final.get("window_start"),
                 "window_end": final.get("window_end"),
@@ -341,14 +395,19 @@ class Bench:
 
     def run(self) -> Path:
         self.run_dir = results.new_run_dir(self.options.results, self.profile.name, self.options.engine)
-        self.engine = make_engine(self.options.engine, self.run_dir)
+        try:
+            self.engine = make_engine(self.options.engine, self.run_dir)
+        except LabError:
+            self.run_dir.rmdir()  # nothing ran: leave no empty run folder
+            raise
         self.manifest = self.base_manifest()
         self.save_manifest()
         say(f"run {self.run_dir.name}: {len(self.steps)} steps, profile {self.profile.name}, engine {self.options.engine}")
         say(f"results: {self.run_dir}")
-        previous_sigterm = signal.signal(signal.SIGTERM, _raise_interrupt)
+        previous_sigterm = signal.signal(signal.SIGTERM, raise_interrupt)
         status = "incomplete"
         try:
+            self.prepare_database()
             self.start_targets()
             self.run_ceilings()
             per_step = loadgen.expected_seconds(self.duration)
@@ -384,7 +443,7 @@ class Bench:
         return self.run_dir
 
 
-ENGINES = {"local": LocalEngine}
+ENGINES = {"local": LocalEngine, "docker": DockerEngine}
 
 
 def make_engine(name: str, run_dir: Path):
@@ -393,5 +452,5 @@ def make_engine(name: str, run_dir: Path):
     return ENGINES[name](run_dir)
 
 
-def _raise_interrupt(signum, frame):
+def raise_interrupt(signum, frame):
     raise KeyboardInterrupt

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import requests
 
-from locustfiles._payloads import HELLO, NORMALISED_PERSON, VALID_PERSON
+from locustfiles._payloads import HELLO, NORMALISED_PERSON, VALID_PERSON, fortunes_problem, world_problem, worlds_problem
 
 TIMEOUT = 15  # seconds; a check that waits longer has found a hang
 
@@ -38,6 +38,15 @@ BAD_QUERIES = [
     "/cpu?n=abc",
     "/cpu?n=10000000",
 ]
+
+
+# (query string, rows expected): TechEmpower's rule, the count clamped to 1..500, not a number -> 1.
+QUERY_COUNTS = [
+    ("", 1), ("?queries=", 1), ("?queries=0", 1), ("?queries=foo", 1), ("?queries=-3", 1), ("?queries=1.5", 1),
+    ("?queries=%00", 1), ("?queries=1", 1), ("?queries=20", 20), ("?queries=500", 500), ("?queries=501", 500),
+    ("?queries=99999999999999999999", 500),
+]  # fmt: skip
+UPDATE_COUNTS = [("", 1), ("?queries=", 1), ("?queries=0", 1), ("?queries=foo", 1), ("?queries=20", 20), ("?queries=501", 500)]
 
 
 class ContractError(AssertionError):
@@ -94,8 +103,31 @@ def expect_error(response: requests.Response, statuses: set[int]) -> set[str]:
     return {e["field"] for e in errors}
 
 
+def database_status(base: str) -> dict:
+    """What the target's /health says of its database: {"available": True, "pool_size": N per worker}
+    or {"available": False, "reason": why} (a 503 names the problem)."""
+    try:
+        response = get(base, "/health")
+        body = response.json()
+    except (requests.RequestException, ValueError) as exc:
+        return {"available": False, "reason": f"/health did not answer JSON: {exc}"}
+    if response.status_code == 200:
+        return {"available": True, "pool_size": (body.get("database") or {}).get("pool_size")}
+    try:
+        reason = "; ".join(e["message"] for e in body["errors"] if e["field"] == "database")
+    except (KeyError, TypeError):
+        reason = ""
+    return {"available": False, "reason": reason or f"/health answered {response.status_code}: {response.text[:200]}"}
+
+
 def check_health(base: str) -> None:
-    expect_json(get(base, "/health"), 200)
+    """The service is up: 200, or 503 with the error body naming the database when only that is down."""
+    response = get(base, "/health")
+    if response.status_code == 503:
+        named = expect_error(response, {503})
+        expect(named == {"database"}, f"/health: 503 must name only the database, named {sorted(named)}")
+    else:
+        expect_json(response, 200)
 
 
 def check_json(base: str) -> None:
@@ -171,6 +203,53 @@ CHECKS: list[Callable[[str], None]] = [
     check_validate_malformed,
     check_body_limit,
     check_bad_queries,
+]
+
+
+def check_database_health(base: str) -> None:
+    expect_json(get(base, "/health"), 200)
+
+
+def check_db(base: str) -> None:
+    ids = set()
+    for _ in range(10):
+        row = expect_json(get(base, "/db"), 200)
+        expect(world_problem(row) is None, f"/db: {world_problem(row)}")
+        ids.add(row["id"])
+    expect(len(ids) > 1, f"/db: 10 requests gave the same id {ids}: the id must be random")
+
+
+def check_queries(base: str) -> None:
+    for query, count in QUERY_COUNTS:
+        rows = expect_json(get(base, "/queries" + query), 200)
+        problem = worlds_problem(rows, count)
+        expect(problem is None, f"/queries{query}: {problem}")
+
+
+def check_fortunes(base: str) -> None:
+    response = get(base, "/fortunes")
+    expect(response.status_code == 200, f"/fortunes: status {response.status_code}: {response.text[:200]}")
+    expect_common_headers(response, "text/html")
+    content_type = response.headers["Content-Type"].lower().replace(" ", "")
+    expect("charset=utf-8" in content_type, f"/fortunes: Content-Type {content_type!r} must say charset=utf-8")
+    problem = fortunes_problem(response.content.decode("utf-8"))
+    expect(problem is None, f"/fortunes: {problem}")
+
+
+def check_updates(base: str) -> None:
+    for query, count in UPDATE_COUNTS:
+        rows = expect_json(get(base, "/updates" + query), 200)
+        problem = worlds_problem(rows, count)
+        expect(problem is None, f"/updates{query}: {problem}")
+
+
+# Run only where the target's database is available (the runner asks /health first).
+DB_CHECKS: list[Callable[[str], None]] = [
+    check_database_health,
+    check_db,
+    check_queries,
+    check_fortunes,
+    check_updates,
 ]
 
 

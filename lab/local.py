@@ -18,6 +18,7 @@ import requests
 
 from . import loadgen, results
 from .catalog import ROOT, Framework, LabError, Scenario
+from .database import redact, server_url
 
 VENVS = ROOT / ".venv" / "services"
 
@@ -112,14 +113,15 @@ class LocalTarget:
                     f"last lines of {self.log_path}:\n{log_tail(self.log_path)}"
                 )
             try:
-                if requests.get(self.url + "/health", timeout=2).status_code == 200:
+                # 503: the server is up but its database is not; the runner asks /health why.
+                if requests.get(self.url + "/health", timeout=2).status_code in (200, 503):
                     self.settle()
                     return
             except requests.RequestException:
                 pass
             time.sleep(0.2)
         raise LabError(
-            f"{self.name}: /health did not answer 200 within {timeout:.0f} s; "
+            f"{self.name}: /health did not answer (200, or 503 for a database that is down) within {timeout:.0f} s; "
             f"last lines of {self.log_path}:\n{log_tail(self.log_path)}"
         )
 
@@ -154,6 +156,7 @@ class LocalTarget:
         children = root.children(recursive=True)
         return {
             "engine": "local",
+            "pid": self.process.pid,
             "url": self.url,
             "python": results.python_version(VENVS / self.name / "bin" / "python"),
             "packages": results.pip_freeze(VENVS / self.name / "bin" / "python"),
@@ -164,8 +167,16 @@ class LocalTarget:
             "workers": len(children) or 1,
             "worker_command_lines": sorted({" ".join(child.cmdline()) for child in children}),
             "cores": self.cores,
-            "env": {key: self.env()[key] for key in ("HOST", "PORT", "CPUS")},
+            "env": self.recorded_env(),
         }
+
+    def recorded_env(self) -> dict:
+        """The settings the runner gave the server (the database URL without its password)."""
+        env = self.env()
+        recorded = {key: env[key] for key in ("HOST", "PORT", "CPUS", "DATABASE_URL", "DB_POOL_SIZE") if key in env}
+        if "DATABASE_URL" in recorded:
+            recorded["DATABASE_URL"] = redact(recorded["DATABASE_URL"])
+        return recorded
 
     def stop(self) -> None:
         if self.process is not None:
@@ -242,10 +253,17 @@ class LocalEngine:
     def __init__(self, run_dir: Path):
         self.run_dir = run_dir
 
-    def target(self, framework: Framework, cores: list[int]) -> LocalTarget:
-        return LocalTarget(framework, cores, self.run_dir / "targets" / f"{framework.name}.log")
+    def target(self, framework: Framework, cores: list[int], env: dict | None = None) -> LocalTarget:
+        return LocalTarget(framework, cores, self.run_dir / "targets" / f"{framework.name}.log", extra_env=env)
 
-    def locust_setup(self) -> dict:
+    def database_server(self) -> str:
+        """The PostgreSQL server the lab works on: DATABASE_URL's (or the local default)."""
+        return server_url()
+
+    def describe(self) -> dict:
+        return {"name": self.name}
+
+    def locust_setup(self, cores: list[int] | None = None) -> dict:
         return {"processes": 1, "mode": "single process (one core)"}
 
     def run_locust(self, scenario: Scenario, target, users: int, duration: int, out_dir: Path, cores: list[int], on_start=None):

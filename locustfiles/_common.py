@@ -40,7 +40,11 @@ class LabUser(FastHttpUser):
         got_type = response.headers.get("Content-Type", "")
         if not got_type.startswith(content_type):
             return response.failure(f"Content-Type {got_type!r}, expected {content_type}")
-        if body is not None and response.text != body:
+        if callable(body):
+            problem = body(response.text)
+            if problem:
+                return response.failure(problem)
+        elif body is not None and response.text != body:
             return response.failure(f"body {response.text[:100]!r}, expected {body!r}")
         if json_body is not None:
             try:
@@ -79,13 +83,20 @@ def pick_target(environment, **_kwargs):
 
 
 # This process's CPU use over the measured window (spawning complete .. test stop):
-# the lab's measure of whether the generator itself was the bottleneck.
-_window: dict[str, tuple[float, float]] = {}
+# the lab's measure of whether the generator itself was the bottleneck. CPU % alone
+# misses a generator that is starved of CPU (it waits to run rather than running),
+# so "demand" adds the time spent runnable but waiting for a core (Linux schedstat).
+_window: dict[str, tuple[float, float, float | None]] = {}
 
 
-def _cpu_now() -> tuple[float, float]:
+def _cpu_now() -> tuple[float, float, float | None]:
     times = psutil.Process().cpu_times()
-    return time.time(), times.user + times.system
+    try:
+        with open("/proc/self/schedstat") as handle:
+            waited = int(handle.read().split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        waited = None
+    return time.time(), times.user + times.system, waited
 
 
 @events.spawning_complete.add_listener
@@ -98,11 +109,16 @@ def mark_window_end(**_kwargs):
     _window["end"] = _cpu_now()
 
 
-def window_cpu_percent() -> float | None:
+def window_usage() -> dict:
     if "start" not in _window:
-        return None
-    (t0, cpu0), (t1, cpu1) = _window["start"], _window.get("end") or _cpu_now()
-    return round(100 * (cpu1 - cpu0) / max(t1 - t0, 1e-9), 1)
+        return {"locust_cpu_percent": None, "locust_demand_percent": None}
+    (t0, cpu0, wait0), (t1, cpu1, wait1) = _window["start"], _window.get("end") or _cpu_now()
+    wall = max(t1 - t0, 1e-9)
+    demand = None if wait0 is None or wait1 is None else 100 * (cpu1 - cpu0 + wait1 - wait0) / wall
+    return {
+        "locust_cpu_percent": round(100 * (cpu1 - cpu0) / wall, 1),
+        "locust_demand_percent": None if demand is None else round(demand, 1),
+    }
 
 
 @events.init.add_listener
@@ -128,7 +144,7 @@ def write_final_stats_at_exit(environment, **_kwargs):
             json.dump(
                 {
                     "host": environment.host,
-                    "locust_cpu_percent": window_cpu_percent(),
+                    **window_usage(),
                     "window_start": _window.get("start", (None,))[0],
                     "window_end": _window.get("end", (None,))[0],
                     "cpu_warning_emitted": bool(runner and runner.cpu_warning_emitted),

@@ -1,7 +1,9 @@
-"""Shared fixtures: real services started with their real start commands on loopback."""
+"""Shared fixtures: real services started with their real start commands on loopback,
+on a real PostgreSQL database of the tests' own."""
 
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -9,18 +11,28 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from lab import catalog  # noqa: E402
+from lab import catalog, database  # noqa: E402
 from lab.local import LocalTarget  # noqa: E402
 
 FRAMEWORKS = list(catalog.frameworks())
 
 
+TEST_DATABASE = "lab_test"
+# Nothing listens on port 1: the address of a database that is down.
+CLOSED_DATABASE_URL = "postgresql://postgres@127.0.0.1:1/lab_test"
+
+
 @pytest.fixture(scope="module")
-def local_services(tmp_path_factory):
+def test_database():
+    """The URL of lab_test, dropped, created and seeded afresh for each test module."""
+    return database.prepare(name=TEST_DATABASE, fresh=True)
+
+
+@contextmanager
+def running_services(logs: Path, env: dict):
     """The three services, each from its own venv and start.sh, on its contract port."""
-    logs = tmp_path_factory.mktemp("service-logs")
     cores = sorted(os.sched_getaffinity(0))
-    targets = {f.name: LocalTarget(f, cores, logs / f"{f.name}.log") for f in catalog.frameworks().values()}
+    targets = {f.name: LocalTarget(f, cores, logs / f"{f.name}.log", extra_env=env) for f in catalog.frameworks().values()}
     try:
         for target in targets.values():
             target.start()
@@ -30,3 +42,30 @@ def local_services(tmp_path_factory):
     finally:
         for target in targets.values():
             target.stop()
+
+
+@pytest.fixture(scope="module")
+def local_services(tmp_path_factory, test_database):
+    with running_services(tmp_path_factory.mktemp("service-logs"), {"DATABASE_URL": test_database}) as urls:
+        yield urls
+
+
+@pytest.fixture(scope="session")
+def docker_engine(request):
+    """A Docker engine that answers, with the lab's base images present.
+
+    Docker tests are skipped only when no engine answers and CI is not set; under CI a
+    missing engine fails them. Missing base images are built as offline stand-ins
+    (tests/support/standins.py), and the run says so.
+    """
+    from lab.docker import BASE_IMAGES, engine_problem
+    from support.standins import ensure_image
+
+    problem = engine_problem()
+    if problem:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set, so the docker tests must run, but {problem}")
+        pytest.skip(problem)
+    for tag in BASE_IMAGES:
+        if ensure_image(tag):
+            request.config.get_terminal_writer().line(f"docker tests: built the offline stand-in for {tag}")
