@@ -28,7 +28,10 @@ def tool_or_skip(*command: str) -> None:
 
 def compose_config(**env: str) -> dict:
     tool_or_skip("docker", "compose", "version")
-    clean = {k: v for k, v in os.environ.items() if k not in ("LAB_BIND", "LOCUST_WEB_BIND", "POSTGRES_PORT", "COMPOSE_PROJECT_NAME")}
+    # The file's own defaults, not this shell's: under CI (root) the Makefile exports LAB_UID=0,
+    # which rightly makes Locust run as the invoking user, root there.
+    ignored = ("LAB_BIND", "LOCUST_WEB_BIND", "POSTGRES_PORT", "COMPOSE_PROJECT_NAME", "LAB_UID", "LAB_GID")
+    clean = {k: v for k, v in os.environ.items() if k not in ignored}
     result = subprocess.run(
         ["docker", "compose", "--file", str(ROOT / "docker-compose.yml"), "--env-file", os.devnull, "--profile", "*", "config", "--format", "json"],
         cwd=ROOT, capture_output=True, text=True, env={**clean, "POSTGRES_PASSWORD": "test-only", **env}, timeout=60,
