@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.console import Console
 
 from . import catalog, conformance
-from .bench import ENGINES, Bench, Options, raise_interrupt, parse_cores
+from .bench import ENGINES, Bench, Options, parse_cores, raise_interrupt
 from .catalog import LabError
 
 console = Console(highlight=False)

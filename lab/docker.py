@@ -22,12 +22,11 @@ from pathlib import Path
 
 import docker
 import docker.errors
-import requests
 
 from . import loadgen, results
 from .catalog import ROOT, Framework, LabError, Scenario
 from .database import database_name, redact
-from .local import TreeSampler
+from .local import TreeSampler, wait_until_healthy, wait_until_steady
 
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 ENV_FILE = ROOT / ".env"
@@ -214,22 +213,7 @@ class DockerTarget:
         self.url = f"http://{binding[0]['HostIp'] or '127.0.0.1'}:{binding[0]['HostPort']}"
 
     def wait_healthy(self, timeout: float = 90) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.alive():
-                raise LabError(f"{self.name}: {self.exit_reason()} before it was healthy; last lines of its log:\n{self.log_tail()}")
-            try:
-                # 503: the server is up but its database is not; the runner asks /health why.
-                if requests.get(self.url + "/health", timeout=2).status_code in (200, 503):
-                    self.settle()
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.3)
-        raise LabError(
-            f"{self.name}: /health did not answer (200, or 503 for a database that is down) within {timeout:.0f} s; "
-            f"last lines of its log:\n{self.log_tail()}"
-        )
+        wait_until_healthy(self, timeout)
 
     def processes(self) -> list[list[str]]:
         try:
@@ -237,16 +221,8 @@ class DockerTarget:
         except docker.errors.APIError:
             return []
 
-    def settle(self, quiet: float = 1.0, limit: float = 15) -> None:
-        """Wait until every worker has booted: the first one answers /health before the rest exist."""
-        count, since, deadline = -1, time.monotonic(), time.monotonic() + limit
-        while time.monotonic() < deadline:
-            now = len(self.processes())
-            if now != count:
-                count, since = now, time.monotonic()
-            elif time.monotonic() - since >= quiet:
-                return
-            time.sleep(0.2)
+    def settle(self) -> None:
+        wait_until_steady(lambda: len(self.processes()))
 
     def alive(self) -> bool:
         if self.container is None:
@@ -259,6 +235,8 @@ class DockerTarget:
 
     def sampler(self) -> ContainerSampler:
         return ContainerSampler(self.engine.client, [self.container.id])
+
+    log_name = "its container log"
 
     def log_tail(self, lines: int = 15) -> str:
         if self.container is None:
@@ -392,8 +370,8 @@ class DockerEngine:
         except LabError as problem:
             logs = self.logs("postgres")
             compose.run("rm", "--stop", "--force", "postgres", what="postgres")
-            raise LabError(f"postgres did not turn healthy ({str(problem).splitlines()[0]}); last lines of its log:\n{logs}") from None
-        port = compose.run("port", "postgres", "5432", what="postgres").strip()  # e.g. 127.0.0.1:55432
+            raise LabError(f"postgres did not turn healthy: {problem}\nlast lines of its log:\n{logs}") from None
+        port = compose.run("port", "postgres", "5432", what="postgres").strip()  # e.g. 127.0.0.1:15432
         return f"postgresql://postgres:{self.password}@{port}/postgres"
 
     def logs(self, service: str, lines: int = 15) -> str:

@@ -49,12 +49,48 @@ def stop_process_group(process: subprocess.Popen, grace: float = 10) -> None:
         pass
 
 
+def wait_until_healthy(target, timeout: float) -> None:
+    """Poll /health until the server answers, for every engine's targets.
+
+    503 counts as up: the server runs but its database does not; the runner asks /health why.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not target.alive():
+            raise LabError(f"{target.name}: {target.exit_reason()} before it was healthy; last lines of {target.log_name}:\n{target.log_tail()}")
+        try:
+            if requests.get(target.url + "/health", timeout=2).status_code in (200, 503):
+                target.settle()
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise LabError(
+        f"{target.name}: /health did not answer (200, or 503 for a database that is down) within {timeout:.0f} s; "
+        f"last lines of {target.log_name}:\n{target.log_tail()}"
+    )
+
+
+def wait_until_steady(count_processes, quiet: float = 1.0, limit: float = 15) -> None:
+    """Wait until a server's process count has held still for `quiet` seconds: its first
+    worker answers /health before the others exist, and a booting worker is not measured."""
+    count, since, deadline = -1, time.monotonic(), time.monotonic() + limit
+    while time.monotonic() < deadline:
+        now = count_processes()
+        if now != count:
+            count, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return
+        time.sleep(0.1)
+
+
 class LocalTarget:
     """One framework's server, started with its start command on the given cores.
 
     The runner drives every engine's targets through the same methods:
-    start, wait_healthy, alive, describe, sampler, log_tail, stop; `url` is where
-    the host reaches it (conformance), `load_url` where Locust does.
+    start, wait_healthy, alive, describe, sampler, log_tail, stop (and, for
+    wait_until_healthy, settle, exit_reason, log_name); `url` is where the host
+    reaches it (conformance), `load_url` where Locust does.
     """
 
     def __init__(self, framework: Framework, cores: list[int], log_path: Path, extra_env: dict | None = None):
@@ -105,43 +141,21 @@ class LocalTarget:
             )
 
     def wait_healthy(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
-                raise LabError(
-                    f"{self.name}: server exited with code {self.process.returncode} before it was healthy; "
-                    f"last lines of {self.log_path}:\n{log_tail(self.log_path)}"
-                )
-            try:
-                # 503: the server is up but its database is not; the runner asks /health why.
-                if requests.get(self.url + "/health", timeout=2).status_code in (200, 503):
-                    self.settle()
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        raise LabError(
-            f"{self.name}: /health did not answer (200, or 503 for a database that is down) within {timeout:.0f} s; "
-            f"last lines of {self.log_path}:\n{log_tail(self.log_path)}"
-        )
+        wait_until_healthy(self, timeout)
 
-    def settle(self, quiet: float = 1.0, limit: float = 15) -> None:
-        """Wait until every worker has booted: the first one answers /health before the rest exist."""
+    def settle(self) -> None:
         root = psutil.Process(self.process.pid)
-        count, since, deadline = -1, time.monotonic(), time.monotonic() + limit
-        while time.monotonic() < deadline:
-            now = len(root.children(recursive=True))
-            if now != count:
-                count, since = now, time.monotonic()
-            elif time.monotonic() - since >= quiet:
-                return
-            time.sleep(0.1)
+        wait_until_steady(lambda: len(root.children(recursive=True)))
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
     def sampler(self) -> "TreeSampler":
         return TreeSampler(self.process.pid)
+
+    @property
+    def log_name(self) -> str:
+        return str(self.log_path)
 
     def log_tail(self, lines: int = 15) -> str:
         return log_tail(self.log_path, lines)

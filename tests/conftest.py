@@ -2,6 +2,7 @@
 on a real PostgreSQL database of the tests' own."""
 
 import os
+import secrets
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -58,8 +59,9 @@ def docker_engine(request):
     missing engine fails them. Missing base images are built as offline stand-ins
     (tests/support/standins.py), and the run says so.
     """
-    from lab.docker import BASE_IMAGES, engine_problem
     from support.standins import ensure_image
+
+    from lab.docker import BASE_IMAGES, engine_problem
 
     problem = engine_problem()
     if problem:
@@ -69,3 +71,21 @@ def docker_engine(request):
     for tag in BASE_IMAGES:
         if ensure_image(tag):
             request.config.get_terminal_writer().line(f"docker tests: built the offline stand-in for {tag}")
+
+
+# The environment the docker tests give compose and the runner: a fresh database password, files
+# owned by whoever runs the tests, no bake (it needs buildx).
+DOCKER_ENV = {
+    **os.environ,
+    "COMPOSE_BAKE": "false",
+    "POSTGRES_PASSWORD": secrets.token_hex(12),
+    "LAB_UID": str(os.getuid()),
+    "LAB_GID": str(os.getgid()),
+}
+
+
+def project_containers(client) -> list:
+    """Every container of the lab's compose project, running or not."""
+    from lab.docker import PROJECT, PROJECT_LABEL
+
+    return client.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={PROJECT}"})

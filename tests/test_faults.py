@@ -1,6 +1,6 @@
-"""Faults caused for real on the local engine: a killed target, a target that never turns
+"""Faults caused for real, on both engines: a killed target, a target that never turns
 healthy, and an interrupted run. After each: the finished steps are intact, the report
-works, and nothing the lab started is left running."""
+works, and nothing the lab started is left running (no process, no container)."""
 
 import json
 import os
@@ -12,25 +12,47 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import ROOT
+from conftest import DOCKER_ENV, ROOT, project_containers
 
 pytestmark = pytest.mark.e2e
 
 
-def start_bench(results: Path, *args: str) -> subprocess.Popen:
-    command = [sys.executable, "-m", "lab", "bench", "--engine", "local", "--profile", "smoke", "--scenarios", "json",
+@pytest.fixture(params=["local", pytest.param("docker", marks=pytest.mark.docker)])
+def engine(request):
+    if request.param == "docker":
+        request.getfixturevalue("docker_engine")
+    return request.param
+
+
+def start_bench(engine: str, results: Path, *args: str) -> subprocess.Popen:
+    """The runner in the background, its output in a file beside the results (read by `finish`)."""
+    command = [sys.executable, "-m", "lab", "bench", "--engine", engine, "--profile", "smoke", "--scenarios", "json",
                "--warmup", "0", "--results", str(results), *args]  # fmt: skip
-    return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env = DOCKER_ENV if engine == "docker" else None
+    results.mkdir(parents=True, exist_ok=True)
+    with open(results / f"bench-{time.monotonic_ns()}.out", "w") as output:
+        bench = subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, text=True)
+    bench.output_path = Path(output.name)
+    return bench
 
 
-def wait_for(condition, timeout: float = 120, what: str = "condition"):
+def finish(bench: subprocess.Popen, timeout: float = 600) -> str:
+    """The runner's whole output, once it has exited."""
+    bench.wait(timeout=timeout)
+    return bench.output_path.read_text()
+
+
+def wait_for(condition, what: str, bench: subprocess.Popen, timeout: float = 300):
+    """Poll until condition() is truthy; fail at once, with the runner's output, if it ends first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = condition()
         if value:
             return value
+        if bench.poll() is not None:
+            raise AssertionError(f"the runner ended (code {bench.returncode}) before {what}:\n{bench.output_path.read_text()[-3000:]}")
         time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out waiting for {what}:\n{bench.output_path.read_text()[-3000:]}")
 
 
 def run_dir_of(results: Path) -> Path | None:
@@ -42,9 +64,55 @@ def manifest(run_dir: Path) -> dict:
     return json.loads((run_dir / "manifest.json").read_text())
 
 
+def docker_client():
+    import docker
+
+    return docker.from_env()
+
+
+def service_container(name: str, not_before: set[str]):
+    """The engine's container for a compose service, once it runs (none of those seen before)."""
+    for container in project_containers(docker_client()):
+        if container.labels.get("com.docker.compose.service") == name and container.id not in not_before and container.status == "running":
+            return container
+    return None
+
+
+def local_server(bench: subprocess.Popen, port: int):
+    """The server's process once start.sh has exec'd it (its command line names the port)."""
+    for process in psutil.Process(bench.pid).children(recursive=True):
+        try:
+            if f"--port {port}" in " ".join(process.cmdline()):
+                return process
+        except psutil.NoSuchProcess:
+            continue
+    return None
+
+
+def kill_target(engine: str, run_dir: Path, name: str) -> None:
+    if engine == "docker":
+        docker_client().containers.get(manifest(run_dir)["targets"][name]["container"]).kill()
+    else:
+        os.kill(manifest(run_dir)["targets"][name]["pid"], signal.SIGKILL)
+
+
+def freeze_target_while_it_boots(engine: str, bench: subprocess.Popen, name: str, port: int) -> None:
+    """Stop every process of the server as soon as it exists: it holds its port, never answers."""
+    if engine == "docker":
+        before = {c.id for c in project_containers(docker_client())}
+        container = wait_for(lambda: service_container(name, before), f"{name}'s container", bench)
+        # `docker top` lists host PIDs; from the host even the container's PID 1 can be stopped.
+        pids = [int(row[0]) for row in wait_for(lambda: container.top(ps_args="-o pid")["Processes"], f"{name}'s processes", bench)]
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+    else:
+        wait_for(lambda: local_server(bench, port), f"{name}'s server process", bench).suspend()
+
+
 def leftovers(run_dir: Path) -> list[str]:
-    """Processes of this run still alive: in a target's process group, or Locust writing into the run."""
-    groups = {t["pid"] for t in [*manifest(run_dir)["targets"].values(), *manifest(run_dir)["baselines"].values()]}
+    """What this run left running: a process in a local target's group or naming the run
+    folder (Locust, `docker compose run`), or any container of the lab's compose project."""
+    groups = {t.get("pid") for t in [*manifest(run_dir)["targets"].values(), *manifest(run_dir)["baselines"].values()]} - {None}
     found = []
     for process in psutil.process_iter(["pid", "cmdline"]):
         try:
@@ -52,8 +120,10 @@ def leftovers(run_dir: Path) -> list[str]:
         except ProcessLookupError:
             continue
         cmdline = " ".join(process.info["cmdline"] or [])
-        if in_group or ("locust" in cmdline and str(run_dir) in cmdline):
+        if in_group or str(run_dir) in cmdline:
             found.append(f"{process.pid}: {cmdline}")
+    if manifest(run_dir)["engine"] == "docker":
+        found += [f"container {c.name} ({c.status})" for c in project_containers(docker_client())]
     return found
 
 
@@ -65,47 +135,37 @@ def step(run_dir: Path, framework: str) -> dict:
     return json.loads((run_dir / "steps" / framework / "json" / "u0004-r1" / "step.json").read_text())
 
 
-def test_target_killed_mid_step_fails_that_step_and_the_run_goes_on(tmp_path):
-    bench = start_bench(tmp_path, "--frameworks", "fastapi,flask", "--users", "4", "--duration", "6")
+def test_target_killed_mid_step_fails_that_step_and_the_run_goes_on(tmp_path, engine):
+    bench = start_bench(engine, tmp_path, "--frameworks", "fastapi,flask", "--users", "4", "--duration", "8")
     try:
-        run_dir = wait_for(lambda: run_dir_of(tmp_path), what="the run folder")
-        # The fastapi step has started once Locust writes its log into the step folder.
-        wait_for(lambda: (run_dir / "steps/fastapi/json/u0004-r1/locust.log").exists(), what="the fastapi step")
-        time.sleep(2)
-        os.kill(manifest(run_dir)["targets"]["fastapi"]["pid"], signal.SIGKILL)
-        output, _ = bench.communicate(timeout=180)
+        run_dir = wait_for(lambda: run_dir_of(tmp_path), "the run folder", bench)
+        # The fastapi step has started once Locust writes its log into the step folder;
+        # in containers its master and worker take a few seconds more to start.
+        wait_for(lambda: (run_dir / "steps/fastapi/json/u0004-r1/locust.log").exists(), "the fastapi step", bench)
+        time.sleep(5 if engine == "docker" else 2)
+        kill_target(engine, run_dir, "fastapi")
+        output = finish(bench)
     finally:
         bench.kill()
     assert bench.returncode == 0, output
     killed = step(run_dir, "fastapi")
     assert killed["status"] == "failed"
-    assert "server exited" in killed["reason"] and "during the step" in killed["reason"]
+    assert "exited" in killed["reason"] and "during the step" in killed["reason"]
     assert step(run_dir, "flask")["status"] == "ok"
     assert manifest(run_dir)["status"] == "complete"
     assert "fastapi" in manifest(run_dir)["unavailable"]
     result = report(run_dir)
     assert result.returncode == 0, result.stderr
     tables = (run_dir / "report" / "tables.md").read_text()
-    assert "Steps not measured" in tables and "server exited" in tables
+    assert "Steps not measured" in tables and "during the step" in tables
     assert leftovers(run_dir) == []
 
 
-def test_target_that_never_turns_healthy_is_reported_with_its_log_and_skipped(tmp_path):
-    bench = start_bench(tmp_path, "--frameworks", "fastapi,flask", "--users", "4", "--duration", "2", "--health-timeout", "5")
+def test_target_that_never_turns_healthy_is_reported_with_its_log_and_skipped(tmp_path, engine):
+    bench = start_bench(engine, tmp_path, "--frameworks", "fastapi,flask", "--users", "4", "--duration", "2", "--health-timeout", "5")
     try:
-        # Freeze fastapi's server while it boots: it exists, holds its port, never answers.
-        def fastapi_server():
-            for process in psutil.Process(bench.pid).children(recursive=True):
-                try:
-                    cmdline = " ".join(process.cmdline())
-                except psutil.NoSuchProcess:
-                    continue
-                if "uvicorn app:app" in cmdline and "--port 8001" in cmdline:
-                    return process
-            return None
-
-        wait_for(fastapi_server, timeout=60, what="fastapi's server process").suspend()
-        output, _ = bench.communicate(timeout=180)
+        freeze_target_while_it_boots(engine, bench, "fastapi", 8001)
+        output = finish(bench)
     finally:
         bench.kill()
     run_dir = run_dir_of(tmp_path)
@@ -120,15 +180,15 @@ def test_target_that_never_turns_healthy_is_reported_with_its_log_and_skipped(tm
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_interrupted_run_keeps_finished_steps_and_stops_everything(tmp_path, signum):
-    bench = start_bench(tmp_path, "--frameworks", "fastapi,flask,django", "--users", "4", "--duration", "3")
+def test_interrupted_run_keeps_finished_steps_and_stops_everything(tmp_path, engine, signum):
+    bench = start_bench(engine, tmp_path, "--frameworks", "fastapi,flask,django", "--users", "4", "--duration", "3")
     try:
-        run_dir = wait_for(lambda: run_dir_of(tmp_path), what="the run folder")
+        run_dir = wait_for(lambda: run_dir_of(tmp_path), "the run folder", bench)
         # Interrupt while the second step runs: the first is finished, the third never starts.
-        wait_for(lambda: (run_dir / "steps/flask/json/u0004-r1/locust.log").exists(), what="the second step")
+        wait_for(lambda: (run_dir / "steps/flask/json/u0004-r1/locust.log").exists(), "the second step", bench)
         time.sleep(1)
         bench.send_signal(signum)
-        output, _ = bench.communicate(timeout=120)
+        output = finish(bench, timeout=300)
     finally:
         bench.kill()
     assert bench.returncode == 130, output
@@ -142,10 +202,12 @@ def test_interrupted_run_keeps_finished_steps_and_stops_everything(tmp_path, sig
     tables = (run_dir / "report" / "tables.md").read_text()
     assert "Steps missing" in tables and "django json u=4 r1" in tables
     assert leftovers(run_dir) == []
+    if engine == "docker":
+        return  # the folder rule below is the results tree's, not the engine's: checked once
     # A later run gets a folder of its own; the interrupted one stays as it was.
     before = (run_dir / "manifest.json").read_text()
-    again = start_bench(tmp_path, "--frameworks", "fastapi", "--users", "4", "--duration", "1")
-    again.communicate(timeout=180)
+    again = start_bench(engine, tmp_path, "--frameworks", "fastapi", "--users", "4", "--duration", "1")
+    finish(again, timeout=180)
     assert again.returncode == 0
     assert len([p for p in tmp_path.iterdir() if p.is_dir()]) == 2
     assert (run_dir / "manifest.json").read_text() == before

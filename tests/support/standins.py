@@ -57,7 +57,7 @@ PY_PATH = "/usr/local/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbi
 PG_MAJOR = "15"
 PG_BIN = f"/usr/lib/postgresql/{PG_MAJOR}/bin"
 PG_PATH = f"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:{PG_BIN}"
-PG_VERIFY_PORT = 55432
+PG_VERIFY_PORT = 15439  # below the ephemeral range (see docker-compose.yml), not the lab's 15432
 
 
 class StandinError(RuntimeError):
