@@ -28,12 +28,11 @@ from lab.docker import PROJECT, PROJECT_LABEL
 pytestmark = [pytest.mark.docker, pytest.mark.e2e]
 
 BIND = os.environ.get("LAB_BIND", "127.0.0.1")
-ENV = DOCKER_ENV
 
 
 def compose(*args: str, timeout: float = 1800, check: bool = True) -> subprocess.CompletedProcess:
     result = subprocess.run(
-        ["docker", "compose", "--project-name", PROJECT, *args], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=timeout
+        ["docker", "compose", "--project-name", PROJECT, *args], cwd=ROOT, env=DOCKER_ENV, capture_output=True, text=True, timeout=timeout
     )
     if check:
         assert result.returncode == 0, f"docker compose {' '.join(args)}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
@@ -160,7 +159,7 @@ def docker_run(lab_up, tmp_path_factory):
         "--users", "4", "--duration", "2", "--warmup", "1", "--results", str(results),
     ]  # fmt: skip
     started = time.monotonic()
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=1200, env={**ENV, "LOCUST_WORKERS": "2"})
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=1200, env={**DOCKER_ENV, "LOCUST_WORKERS": "2"})
     print(f"docker smoke bench took {time.monotonic() - started:.0f} s")
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     (run_dir,) = [p for p in results.iterdir() if p.is_dir()]
@@ -228,7 +227,7 @@ def test_a_service_that_cannot_start_is_named_and_cleaned_up(docker_run, client,
         port = taken.getsockname()[1]
         result = subprocess.run(
             [sys.executable, "-m", "lab", "bench", "--engine", "docker", "--profile", "smoke", "--results", str(tmp_path)],
-            cwd=ROOT, capture_output=True, text=True, timeout=600, env={**ENV, "POSTGRES_PORT": str(port)},
+            cwd=ROOT, capture_output=True, text=True, timeout=600, env={**DOCKER_ENV, "POSTGRES_PORT": str(port)},
         )  # fmt: skip
     assert result.returncode == 2, result.stdout[-3000:]
     assert "postgres did not turn healthy" in result.stdout
@@ -239,6 +238,6 @@ def test_a_service_that_cannot_start_is_named_and_cleaned_up(docker_run, client,
 def test_make_down_cleans_up_everything(client):
     compose("up", "--detach", "--no-deps", "fastapi")
     compose("run", "--detach", "--no-deps", "worker", "--version")
-    result = subprocess.run(["make", "down"], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(["make", "down"], cwd=ROOT, env=DOCKER_ENV, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert project_containers(client) == []

@@ -2,6 +2,7 @@
 healthy, and an interrupted run. After each: the finished steps are intact, the report
 works, and nothing the lab started is left running (no process, no container)."""
 
+import functools
 import json
 import os
 import signal
@@ -64,7 +65,9 @@ def manifest(run_dir: Path) -> dict:
     return json.loads((run_dir / "manifest.json").read_text())
 
 
+@functools.cache
 def docker_client():
+    """One client for the whole module: some callers poll every 50 ms."""
     import docker
 
     return docker.from_env()
@@ -112,7 +115,8 @@ def freeze_target_while_it_boots(engine: str, bench: subprocess.Popen, name: str
 def leftovers(run_dir: Path) -> list[str]:
     """What this run left running: a process in a local target's group or naming the run
     folder (Locust, `docker compose run`), or any container of the lab's compose project."""
-    groups = {t.get("pid") for t in [*manifest(run_dir)["targets"].values(), *manifest(run_dir)["baselines"].values()]} - {None}
+    recorded = manifest(run_dir)
+    groups = {t.get("pid") for t in [*recorded["targets"].values(), *recorded["baselines"].values()]} - {None}
     found = []
     for process in psutil.process_iter(["pid", "cmdline"]):
         try:
@@ -122,7 +126,7 @@ def leftovers(run_dir: Path) -> list[str]:
         cmdline = " ".join(process.info["cmdline"] or [])
         if in_group or str(run_dir) in cmdline:
             found.append(f"{process.pid}: {cmdline}")
-    if manifest(run_dir)["engine"] == "docker":
+    if recorded["engine"] == "docker":
         found += [f"container {c.name} ({c.status})" for c in project_containers(docker_client())]
     return found
 
