@@ -1,13 +1,15 @@
 """Results tree -> one tidy table: a row per step and repeat.
 
-Reads only files (manifest.json, step.json, Locust's CSVs); imports nothing
-from the runner, so it works on a run folder from any machine.
+Reads only files (manifest.json, step.json, Locust's CSVs), the records through lab/records.py
+(stdlib only, versioned), so it works on a run folder from any machine.
 """
 
-import json
+from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
+
+from lab import records
 
 from .locust_csv import LocustCSVError, aggregate_row, read_stats
 from .stats import generator_bound
@@ -26,28 +28,26 @@ COLUMNS = [
 ]  # fmt: skip
 
 
-def read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise AnalysisError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as problem:
-        raise AnalysisError(f"{path}: not readable JSON ({problem})") from None
-    if not isinstance(data, dict):
-        raise AnalysisError(f"{path}: expected a JSON object")
-    return data
-
-
 def load_manifest(run_dir: Path) -> dict:
     if not run_dir.is_dir():
         raise AnalysisError(f"{run_dir}: no such run folder")
     if not (run_dir / "manifest.json").exists():
         raise AnalysisError(f"{run_dir}: not a lab run (no manifest.json)")
-    return read_json(run_dir / "manifest.json")
+    try:
+        return asdict(records.read_manifest(run_dir / "manifest.json"))
+    except records.RecordError as problem:
+        raise AnalysisError(str(problem)) from None
+
+
+def read_step(step_file: Path) -> dict:
+    try:
+        return asdict(records.read_step(step_file))
+    except records.RecordError as problem:
+        raise AnalysisError(str(problem)) from None
 
 
 def step_row(run_dir: Path, manifest: dict, step_file: Path) -> dict:
-    step = read_json(step_file)
+    step = read_step(step_file)
     row = {column: None for column in COLUMNS}
     try:
         row.update(

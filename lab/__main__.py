@@ -10,8 +10,9 @@ from pathlib import Path
 from rich.console import Console
 
 from . import catalog, conformance
-from .bench import ENGINES, Bench, Options, parse_cores, raise_interrupt
+from .bench import EXIT_CODES, Bench, raise_interrupt
 from .catalog import LabError
+from .plan import Options, parse_cores
 
 console = Console(highlight=False)
 
@@ -20,35 +21,27 @@ def names(text: str | None) -> list[str] | None:
     return [part.strip() for part in text.split(",") if part.strip()] if text else None
 
 
-def numbers(text: str | None) -> list[int] | None:
-    if not text:
-        return None
-    try:
-        return [int(part) for part in text.split(",")]
-    except ValueError:
-        raise LabError(f"expected comma-separated whole numbers, got {text!r}") from None
-
-
 def cmd_bench(args) -> int:
     options = Options(
         profile=args.profile,
         engine=args.engine,
-        frameworks=names(args.frameworks),
-        scenarios=names(args.scenarios),
-        server_cores=parse_cores(args.server_cores),
-        locust_cores=parse_cores(args.locust_cores),
+        frameworks=args.frameworks,
+        scenarios=args.scenarios,
+        server_cores=args.server_cores,
+        locust_cores=args.locust_cores,
         results=Path(args.results),
-        users=numbers(args.users),
+        users=args.users,
         duration=args.duration,
         warmup=args.warmup,
         repeats=args.repeats,
         health_timeout=args.health_timeout,
     )
-    if options.engine not in (*ENGINES, "auto"):
-        raise LabError(f"unknown engine {options.engine!r}; valid: auto, {', '.join(ENGINES)}")
-    run_dir = Bench(options).run()
+    run_dir, status = Bench(options).run()
     console.print(f"run folder: {run_dir}")
-    return 0
+    if status != "complete":
+        console.print(f"[bold yellow]run {status}[/]: " + {"partial": "some steps were skipped or failed (see above and the report)",
+                                                           "empty": "nothing was measured"}.get(status, ""))  # fmt: skip
+    return EXIT_CODES[status]
 
 
 def cmd_serve(args) -> int:

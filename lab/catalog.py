@@ -51,6 +51,7 @@ class Scenario:
     database: bool = False
     resets_database: bool = False
     wrk_path: str | None = None  # a GET path wrk can replay, for the Locust-to-wrk comparison
+    user_class: str = ""  # the Locust user class the file defines (what the web UI's picker lists)
 
 
 @dataclass(frozen=True)
@@ -95,24 +96,29 @@ def services() -> dict[str, Framework]:
     return dict(sorted(found.items(), key=lambda item: item[1].port))
 
 
-def _module_constants(path: Path) -> tuple[str, dict]:
-    """A locustfile's docstring and top-level constants, read without importing Locust."""
+def _module_constants(path: Path) -> tuple[str, dict, list[str]]:
+    """A locustfile's docstring, top-level constants and class names, read without importing Locust."""
     tree = ast.parse(path.read_text(), filename=str(path))
     constants = {}
+    classes = []
     for node in tree.body:
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
             try:
                 constants[node.targets[0].id] = ast.literal_eval(node.value)
             except ValueError:
                 pass
-    return (ast.get_docstring(tree) or "").strip(), constants
+        elif isinstance(node, ast.ClassDef):
+            classes.append(node.name)
+    return (ast.get_docstring(tree) or "").strip(), constants, classes
 
 
 def scenarios() -> dict[str, Scenario]:
     found = {}
     for path in sorted(LOCUSTFILES.glob("scenario_*.py")):
-        doc, constants = _module_constants(path)
+        doc, constants, classes = _module_constants(path)
         name = path.stem.removeprefix("scenario_")
+        if len(classes) != 1:
+            raise LabError(f"{path}: a scenario file defines exactly one Locust user class; found {classes or 'none'}")
         found[name] = Scenario(
             name=name,
             locustfile=path,
@@ -120,6 +126,7 @@ def scenarios() -> dict[str, Scenario]:
             database=bool(constants.get("DATABASE", False)),
             resets_database=bool(constants.get("RESETS_DATABASE", False)),
             wrk_path=constants.get("WRK_PATH"),
+            user_class=classes[0],
         )
     return found
 

@@ -1,4 +1,4 @@
-"""The docker engine: docker-compose.yml's services as targets, Locust as master + workers in containers.
+"""The docker engine: docker-compose.yml's services as targets, Locust as its master + workers.
 
 The containers are the ones `docker compose up` runs (same images, same start.sh, same
 CPU budget settings); the runner only sets the budget, the cores and the database through
@@ -6,27 +6,24 @@ the environment compose reads. Lifecycle goes through the `docker compose` CLI (
 compose file is the one definition); inspecting, logs, stats and exec go through the
 Docker Engine API (the `docker` SDK).
 
-Per Locust step: a headless master (`docker compose run master ...`) writes its CSVs into
-the step folder through a bind mount, N workers (`docker compose run -d worker ...`)
-connect to it by container name, load the target over the compose network, and exit with
-the master; every Locust container is removed when the step ends, whatever happened.
+Locust: the compose `master` (web UI on 127.0.0.1:8089) and `worker` services, scaled to one
+worker per Locust core, are started once per run and driven over the master's web API
+(lab/locust.py), so a bench can be watched live in the web UI.
 """
 
-import json
 import os
 import secrets
 import subprocess
-import time
-import uuid
 from pathlib import Path
 
 import docker
 import docker.errors
 
-from . import loadgen, results
-from .catalog import ROOT, Framework, LabError, Scenario
-from .database import database_name, redact
-from .local import TreeSampler, wait_until_healthy, wait_until_steady
+from .catalog import ROOT, Framework, LabError
+from .database import database_name
+from .engine import Engine, Generator, Sampler, Target, log_tail, recorded_env, wait_until_steady
+from .locust import Master
+from .settings import GeneratorSettings
 
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 ENV_FILE = ROOT / ".env"
@@ -34,6 +31,7 @@ ENV_EXAMPLE = ROOT / ".env.example"
 # The compose file's `name:`, unless COMPOSE_PROJECT_NAME says otherwise (as for `docker compose`).
 PROJECT = os.environ.get("COMPOSE_PROJECT_NAME") or "framework-load-lab"
 LOCUST_SERVICES = ("master", "worker")
+LOCUST_IMAGE = "framework-load-lab/locust:2.47.0"
 BASE_IMAGES = ("python:3.12.12-slim-bookworm", "postgres:15.14-bookworm")
 # Labels compose puts on its containers; the runner's Locust run containers carry the first two.
 PROJECT_LABEL = "com.docker.compose.project"
@@ -140,38 +138,37 @@ def image_facts(client, tag: str) -> dict:
     }
 
 
-class ContainerSampler(TreeSampler):
-    """TreeSampler's contract (start, stop, usage(window_start, window_end)) for containers.
+class ContainerSampler(Sampler):
+    """Containers' CPU and memory, summed, from one-shot stats calls to the Engine API.
 
-    Each sample sums, over the containers, the cumulative CPU time (stats'
-    cpu_usage.total_usage) and the memory in use (usage less inactive page cache, as
-    `docker stats` shows it), read with one-shot stats calls from the Engine API.
+    CPU is the cumulative cpu_usage.total_usage; memory is usage less inactive page cache,
+    as `docker stats` shows it.
     """
 
     def __init__(self, client, container_ids: list[str], interval: float = 0.25):
-        super().__init__(pid=0, interval=interval)
+        super().__init__(interval)
         self.client = client
         self.container_ids = list(container_ids)
 
-    def _sample(self) -> None:
+    def sample(self) -> tuple[float, int] | None:
         cpu, memory = 0.0, 0
         for container_id in self.container_ids:
             try:
                 stats = self.client.api.stats(container_id, stream=False, one_shot=True)
             except docker.errors.APIError:
-                return  # a container that is gone: no sample rather than a partial one
+                return None  # a container that is gone: no sample rather than a partial one
             cpu_ns = (stats.get("cpu_stats") or {}).get("cpu_usage", {}).get("total_usage")
             mem = stats.get("memory_stats") or {}
             if cpu_ns is None or "usage" not in mem:
-                return  # not running (any more)
+                return None  # not running (any more)
             detail = mem.get("stats") or {}
             cpu += cpu_ns / 1e9
             memory += mem["usage"] - detail.get("total_inactive_file", detail.get("inactive_file", 0))
-        self.samples.append((time.time(), cpu, memory))
+        return cpu, memory
 
 
-class DockerTarget:
-    """One compose service, with the same methods the runner uses on LocalTarget.
+class DockerTarget(Target):
+    """One compose service.
 
     `url` is the port compose published on the host (the conformance check),
     `load_url` the service's name and port on the compose network (Locust).
@@ -186,10 +183,6 @@ class DockerTarget:
         self.container = None
         self.url = framework.local_url  # until started: then the published address, from inspect
         self.load_url = f"http://{framework.name}:{framework.port}"
-
-    @property
-    def name(self) -> str:
-        return self.framework.name
 
     def compose_env(self) -> dict[str, str]:
         env = {
@@ -211,9 +204,6 @@ class DockerTarget:
         if not binding:
             raise LabError(f"{self.name}: container publishes no port {self.framework.port}; check docker-compose.yml")
         self.url = f"http://{binding[0]['HostIp'] or '127.0.0.1'}:{binding[0]['HostPort']}"
-
-    def wait_healthy(self, timeout: float = 90) -> None:
-        wait_until_healthy(self, timeout)
 
     def processes(self) -> list[list[str]]:
         try:
@@ -244,7 +234,7 @@ class DockerTarget:
         try:
             return self.container.logs(tail=lines).decode(errors="replace").rstrip() or "(empty log)"
         except docker.errors.APIError:
-            return results_log_tail(self.log_path, lines)
+            return log_tail(self.log_path, lines)
 
     def exit_reason(self) -> str:
         if self.container is None:
@@ -271,9 +261,6 @@ class DockerTarget:
         root_pid = processes[0][0] if processes else None
         children = [p for p in processes if p[1] == root_pid]
         env = dict(item.split("=", 1) for item in attrs["Config"]["Env"] or [])
-        recorded = {key: env[key] for key in ("HOST", "PORT", "CPUS", "DATABASE_URL", "DB_POOL_SIZE") if key in env}
-        if "DATABASE_URL" in recorded:
-            recorded["DATABASE_URL"] = redact(recorded["DATABASE_URL"])
         return {
             "engine": "docker",
             "url": self.url,
@@ -293,7 +280,7 @@ class DockerTarget:
             # What the container was given, read back from the engine.
             "cores": parse_cpuset(host.get("CpusetCpus")),
             "cpus": (host.get("NanoCpus") or 0) / 1e9 or None,
-            "env": recorded,
+            "env": recorded_env(env),
         }
 
     def save_log(self) -> None:
@@ -310,29 +297,20 @@ class DockerTarget:
         self.engine.compose().run("rm", "--stop", "--force", self.name, what=self.name)
 
 
-def results_log_tail(path: Path, lines: int) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
-class DockerEngine:
-    """Targets as compose services; Locust as a master and workers in containers per step."""
+class DockerEngine(Engine):
+    """Targets as compose services; Locust as the compose master and its workers."""
 
     name = "docker"
 
-    def __init__(self, run_dir: Path):
+    def __init__(self, run_dir: Path, settings: GeneratorSettings):
         self.run_dir = run_dir
+        self.settings = settings
         problem = engine_problem()
         if problem:
             raise LabError(f"engine docker: {problem}")
         self.client = docker.from_env()
         self.password = password()
-        self.locust_cores: list[int] | None = None
-        self.workers_wanted = os.environ.get("LOCUST_WORKERS")
         self.compose_version = self.compose().run("version", "--short", what="docker compose").strip()
-        self.build()
 
     # -- compose -------------------------------------------------------------------
 
@@ -354,8 +332,8 @@ class DockerEngine:
             raise LabError(f"{service}: compose started no container")
         return ids[0]
 
-    def build(self) -> None:
-        """Every image, one service at a time, so a failure names its service (cached: seconds)."""
+    def setup(self) -> None:
+        """Build every image, one service at a time, so a failure names its service (cached: seconds)."""
         for service in ("fastapi", "flask", "django", "bare-asgi", "bare-wsgi", "master"):
             try:
                 self.compose().run("build", service, timeout=1800, what=f"building {service}")
@@ -383,6 +361,9 @@ class DockerEngine:
     def target(self, framework: Framework, cores: list[int], env: dict | None = None) -> DockerTarget:
         return DockerTarget(self, framework, cores, env)
 
+    def generator(self, cores: list[int]) -> "DockerGenerator":
+        return DockerGenerator(self, cores)
+
     def describe(self) -> dict:
         version = self.client.version()
         return {
@@ -395,131 +376,89 @@ class DockerEngine:
             "base_images": {tag: image_facts(self.client, tag) for tag in BASE_IMAGES},
         }
 
-    # -- Locust --------------------------------------------------------------------
+    def project_containers(self, services=None) -> list:
+        found = self.client.containers.list(all=True, filters={"label": [f"{PROJECT_LABEL}={PROJECT}"]})
+        return [c for c in found if services is None or c.labels.get(SERVICE_LABEL) in services]
 
-    def worker_count(self, cores: list[int]) -> int:
-        # One worker per Locust core (Locust's advice), and at least two, so the distributed
-        # path (master + workers) is what is measured; LOCUST_WORKERS overrides.
-        if self.workers_wanted:
-            try:
-                count = int(self.workers_wanted)
-                if count >= 1:
-                    return count
-            except ValueError:
-                pass
-            raise LabError(f"LOCUST_WORKERS={self.workers_wanted!r}: expected a whole number of 1 or more")
-        return max(2, len(cores))
+    def close(self) -> None:
+        """Nothing left behind: every service, the baselines, the database, Locust."""
+        self.compose().run("down", "--remove-orphans", "--timeout", "10", what="docker compose down")
 
-    def locust_setup(self, cores: list[int] | None = None) -> dict:
-        workers = self.worker_count(cores or [])
+
+class DockerGenerator(Generator):
+    """The compose `master` (web UI published on the host) and `worker` services, scaled to
+    one worker per Locust core, all on the Locust cores."""
+
+    def __init__(self, engine: DockerEngine, cores: list[int]):
+        self.engine = engine
+        self.cores = cores
+        self.settings = engine.settings
+        self.workers = self.settings.workers or len(cores)
+        self.web_url = f"http://127.0.0.1:{self.settings.web_port}"
+
+    def compose(self):
+        return self.engine.compose({"LOCUST_CPUSET": cpuset(self.cores), "LOCUST_WEB_PORT": str(self.settings.web_port)})
+
+    def up(self, *services: str) -> None:
+        self.compose().run("up", "--detach", "--no-deps", "--scale", f"worker={self.workers}", *services, what="Locust")
+
+    def start(self) -> None:
+        # Recreated: the master starts with no test and no stats, whatever a person did in the UI before.
+        self.compose().run("up", "--detach", "--no-deps", "--force-recreate", "--scale", f"worker={self.workers}",
+                           *LOCUST_SERVICES, what="Locust")  # fmt: skip
+        self.web_url = self.published_url()
+        Master(self.web_url).wait_ready(self.workers + self.settings.extra_workers, self.settings.connect_timeout, alive=self.problem)
+
+    def published_url(self) -> str:
+        (master,) = self.containers("master") or [None]
+        binding = ((master.attrs["NetworkSettings"]["Ports"] or {}).get("8089/tcp") or []) if master else []
+        if not binding:
+            raise LabError("the Locust master container publishes no web UI port; check docker-compose.yml")
+        host = binding[0]["HostIp"]
+        return f"http://{'127.0.0.1' if host in ('', '0.0.0.0') else host}:{binding[0]['HostPort']}"
+
+    def containers(self, service: str | None = None) -> list:
+        return self.engine.project_containers([service] if service else LOCUST_SERVICES)
+
+    def problem(self) -> str | None:
+        for container in self.containers():
+            container.reload()
+            if container.status not in ("running", "created"):
+                return f"Locust container {container.name} is {container.status}; last lines of its log:\n{tail(container.logs(tail=15).decode(errors='replace'))}"
+        return None
+
+    def ensure_workers(self) -> None:
+        if any(c.status != "running" for c in self.containers("worker")) or len(self.containers("worker")) < self.workers:
+            self.up("worker")
+
+    def sampler(self) -> Sampler:
+        return ContainerSampler(self.engine.client, [c.id for c in self.containers()])
+
+    def describe(self) -> dict:
         return {
-            "processes": 1 + workers,
-            "mode": f"distributed in containers: one headless master + {workers} workers (docker compose run)",
-            "workers": workers,
-            "image": image_facts(self.client, "framework-load-lab/locust:2.47.0"),
-            "python": self.client.containers.run(
-                "framework-load-lab/locust:2.47.0", entrypoint=["python", "--version"], remove=True
-            ).decode().strip(),
+            "engine": "docker",
+            "mode": f"the compose master + {self.workers} worker container(s), up for the whole run",
+            "workers": self.workers,
+            "extra_workers": self.settings.extra_workers,
+            "processes": 1 + self.workers,
+            "master_command": self.containers("master")[0].attrs["Config"]["Cmd"],
+            "worker_command": self.containers("worker")[0].attrs["Config"]["Cmd"],
+            "web_url": self.web_url,
+            "image": image_facts(self.engine.client, LOCUST_IMAGE),
+            "python": self.containers("master")[0].exec_run(["python", "--version"]).output.decode().strip(),
             "user": f"{os.environ.get('LAB_UID', os.getuid())}:{os.environ.get('LAB_GID', os.getgid())}",
         }
 
-    def locust_containers(self, prefix: str | None = None) -> list:
-        found = self.client.containers.list(all=True, filters={"label": [f"{PROJECT_LABEL}={PROJECT}"]})
-        return [
-            c for c in found
-            if c.labels.get(SERVICE_LABEL) in LOCUST_SERVICES and (prefix is None or c.name.startswith(prefix))
-        ]  # fmt: skip
+    def log_tail(self, lines: int = 15) -> str:
+        (master,) = self.containers("master") or [None]
+        return tail(master.logs(tail=lines).decode(errors="replace")) if master else "(no master container)"
 
-    def remove_containers(self, containers: list) -> None:
-        for container in containers:
+    def stop(self) -> None:
+        folder = self.engine.run_dir / "locust"
+        folder.mkdir(parents=True, exist_ok=True)
+        for container in self.containers():
             try:
-                container.remove(force=True)
-            except docker.errors.NotFound:
+                (folder / f"{container.name}.log").write_bytes(container.logs())
+            except docker.errors.APIError:
                 pass
-
-    def run_locust(self, scenario: Scenario, target, users: int, duration: int, out_dir: Path, cores: list[int], on_start=None):
-        """One step: a headless master writing into out_dir, N workers, all removed at the end."""
-        out_dir.mkdir(parents=True, exist_ok=True)
-        workers = self.worker_count(cores)
-        name = f"{PROJECT}-run-{uuid.uuid4().hex[:8]}"
-        locustfile = f"/locustfiles/{scenario.locustfile.name}"
-        # The same options as the local engine's Locust, with container paths.
-        options = loadgen.locust_command(scenario, target.load_url, users, loadgen.RAMP_SECONDS + duration, Path("/out") / loadgen.CSV_PREFIX)[3:]
-        options[options.index("-f") + 1] = locustfile
-        master_args = [*options, "--master", "--expect-workers", str(workers), "--expect-workers-max-wait", "60"]
-        compose = self.compose({"LOCUST_CPUSET": cpuset(cores)})
-        master_cmd = ["run", "--rm", "--no-deps", "--no-TTY", "--name", f"{name}-master", "--volume", f"{out_dir.resolve()}:/out", "master", *master_args]
-        worker_args = ["-f", locustfile, "--worker", "--master-host", f"{name}-master", "--loglevel", "WARNING"]
-        command = ["docker", "compose", *master_cmd]
-        final_path = out_dir / f"{loadgen.CSV_PREFIX}_final.json"
-        timed_out = False
-        samplers: list[ContainerSampler] = []
-        with open(out_dir / "locust.log", "wb") as log:
-            process = compose.popen(*master_cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-            if on_start:
-                on_start(process)
-            try:
-                self.wait_for_container(f"{name}-master", process)
-                # Not --rm: their logs are kept (locust_workers.log) before they are removed.
-                starting = [
-                    compose.popen("run", "--detach", "--no-deps", "--name", f"{name}-worker-{index}", "worker", *worker_args,
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-                    for index in range(1, workers + 1)
-                ]  # fmt: skip
-                for worker in starting:
-                    output = worker.communicate(timeout=120)[0].decode(errors="replace")
-                    if worker.returncode != 0:
-                        raise LabError(f"a Locust worker did not start; last lines:\n{tail(output)}")
-                samplers = [ContainerSampler(self.client, [c.id]).start() for c in self.locust_containers(f"{name}-worker-")]
-                try:
-                    # Bounded: the master stops itself at --run-time; this only catches a hung run.
-                    process.wait(timeout=60 + loadgen.RAMP_SECONDS + duration + 60)
-                except subprocess.TimeoutExpired:
-                    timed_out = True
-            finally:
-                for sampler in samplers:
-                    sampler.stop()
-                if process.poll() is None:
-                    process.kill()
-                    process.wait()
-                leftovers = self.locust_containers(name)
-                with open(out_dir / "locust_workers.log", "wb") as worker_log:
-                    for container in sorted(leftovers, key=lambda c: c.name):
-                        if "-worker-" in container.name:
-                            worker_log.write(f"== {container.name}\n".encode() + container.logs())
-                self.remove_containers(leftovers)
-        final = json.loads(final_path.read_text()) if final_path.exists() else {}
-        if final:
-            self.add_worker_usage(final, samplers, out_dir)
-        return loadgen.LocustRun(command=command + [f"(+ {workers} workers: docker compose run worker {' '.join(worker_args)})"], exit_code=process.returncode, final=final, timed_out=timed_out)
-
-    def wait_for_container(self, name: str, process: subprocess.Popen, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                return  # it ended already; the missing stats say so
-            try:
-                if self.client.containers.get(name).status == "running":
-                    return
-            except docker.errors.NotFound:
-                pass
-            time.sleep(0.1)
-        raise LabError(f"the Locust master container {name} did not start within {timeout:.0f} s")
-
-    @staticmethod
-    def add_worker_usage(final: dict, samplers: list[ContainerSampler], out_dir: Path) -> None:
-        """The generator's CPU is in the workers: the busiest one is what may saturate (one core each)."""
-        start, end = final.get("window_start"), final.get("window_end")
-        usage = [sampler.usage(start, end) for sampler in samplers]
-        percents = [u["cpu_percent"] for u in usage if u["cpu_percent"] is not None]
-        final["master_cpu_percent"] = final.get("locust_cpu_percent")
-        final["worker_cpu_percent"] = percents
-        final["locust_cpu_percent"] = max(percents) if percents else None
-        # Docker's stats have no run-queue wait; only the master's own schedstat did.
-        final["locust_demand_percent"] = None
-        results.write_json(out_dir / f"{loadgen.CSV_PREFIX}_workers.json", {"workers": usage, "window_start": start, "window_end": end})
-
-    def close(self) -> None:
-        """Nothing left behind: every service, the baselines, the database and any Locust container."""
-        self.remove_containers(self.locust_containers())
-        self.compose().run("down", "--remove-orphans", "--timeout", "10", what="docker compose down")
+        self.compose().run("rm", "--stop", "--force", *LOCUST_SERVICES, what="Locust")

@@ -1,110 +1,83 @@
-"""The local engine: services and Locust as processes on loopback, pinned to cores.
+"""The local engine: services and Locust as processes on this machine, pinned to cores.
 
-Each service runs from its own virtualenv (.venv/services/<name>, built from the
-same locked requirements as its container) with its one start command,
-services/<name>/start.sh.
+Each service runs from its own virtualenv (.venv/services/<name>, built from the same locked
+requirements as its container) with its one start command, services/<name>/start.sh.
+Locust runs as one master (web UI on LOCUST_WEB_PORT) and one worker per Locust core, all
+from the lab's virtualenv, for the whole run.
 """
 
 import os
 import signal
 import socket
 import subprocess
-import threading
-import time
+import sys
 from pathlib import Path
 
 import psutil
-import requests
 
-from . import loadgen, results
-from .catalog import ROOT, Framework, LabError, Scenario
-from .database import redact, server_url
+from . import results
+from .catalog import LOCUSTFILES, ROOT, Framework, LabError
+from .database import server_url
+from .engine import Engine, Generator, Sampler, Target, TreeSampler, log_tail, recorded_env, wait_until_steady
+from .locust import Master
+from .settings import GeneratorSettings
 
 VENVS = ROOT / ".venv" / "services"
 
 
-def port_in_use(port: int) -> bool:
+def port_in_use(host: str, port: int) -> bool:
     with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) == 0
-
-
-def log_tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
+        probe.settimeout(1)
+        return probe.connect_ex((host, port)) == 0
 
 
 def stop_process_group(process: subprocess.Popen, grace: float = 10) -> None:
-    """SIGTERM the whole group (server master and workers), then SIGKILL what is left."""
+    """SIGTERM the whole group (server master and workers), then SIGKILL whatever is left of it.
+
+    The SIGKILL is in `finally`: a second Ctrl-C or SIGTERM that cuts the wait short must not
+    leave the group behind.
+    """
     if process.poll() is not None:
         return
     try:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=grace)
-    except ProcessLookupError:
+    except (ProcessLookupError, subprocess.TimeoutExpired):
         pass
-
-
-def wait_until_healthy(target, timeout: float) -> None:
-    """Poll /health until the server answers, for every engine's targets.
-
-    503 counts as up: the server runs but its database does not; the runner asks /health why.
-    """
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not target.alive():
-            raise LabError(f"{target.name}: {target.exit_reason()} before it was healthy; last lines of {target.log_name}:\n{target.log_tail()}")
+    finally:
         try:
-            if requests.get(target.url + "/health", timeout=2).status_code in (200, 503):
-                target.settle()
-                return
-        except requests.RequestException:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
             pass
-        time.sleep(0.2)
-    raise LabError(
-        f"{target.name}: /health did not answer (200, or 503 for a database that is down) within {timeout:.0f} s; "
-        f"last lines of {target.log_name}:\n{target.log_tail()}"
-    )
+        process.wait()
 
 
-def wait_until_steady(count_processes, quiet: float = 1.0, limit: float = 15) -> None:
-    """Wait until a server's process count has held still for `quiet` seconds: its first
-    worker answers /health before the others exist, and a booting worker is not measured."""
-    count, since, deadline = -1, time.monotonic(), time.monotonic() + limit
-    while time.monotonic() < deadline:
-        now = count_processes()
-        if now != count:
-            count, since = now, time.monotonic()
-        elif time.monotonic() - since >= quiet:
-            return
-        time.sleep(0.1)
+def spawn(command: list[str], log_path: Path, cores: set[int], env: dict | None = None) -> subprocess.Popen:
+    """A process in its own group (stop_process_group reaches its children), pinned to cores, output to a log."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            command, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True, preexec_fn=lambda: os.sched_setaffinity(0, cores),
+        )  # fmt: skip
 
 
-class LocalTarget:
-    """One framework's server, started with its start command on the given cores.
+class LocalTarget(Target):
+    """One framework's server, started with its start command on the given cores."""
 
-    The runner drives every engine's targets through the same methods:
-    start, wait_healthy, alive, describe, sampler, log_tail, stop (and, for
-    wait_until_healthy, settle, exit_reason, log_name); `url` is where the host
-    reaches it (conformance), `load_url` where Locust does.
-    """
-
-    def __init__(self, framework: Framework, cores: list[int], log_path: Path, extra_env: dict | None = None):
+    def __init__(self, framework: Framework, cores: list[int], log_path: Path, extra_env: dict | None = None, host: str = "127.0.0.1"):
         self.framework = framework
         self.cores = cores
         self.log_path = log_path
         self.extra_env = extra_env or {}
+        self.host = host
         self.process: subprocess.Popen | None = None
-        self.url = framework.local_url
-        self.load_url = framework.local_url
+        self.url = f"http://{host}:{framework.port}"
+        self.load_url = self.url
 
     @property
-    def name(self) -> str:
-        return self.framework.name
+    def log_name(self) -> str:
+        return str(self.log_path)
 
     def env(self) -> dict:
         venv = VENVS / self.framework.name
@@ -114,7 +87,7 @@ class LocalTarget:
         env.update(
             PATH=f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}",
             VIRTUAL_ENV=str(venv),
-            HOST="127.0.0.1",
+            HOST=self.host,
             PORT=str(self.framework.port),
             CPUS=str(len(self.cores)),
             PYTHONDONTWRITEBYTECODE="1",
@@ -123,25 +96,12 @@ class LocalTarget:
         return env
 
     def start(self) -> None:
-        if port_in_use(self.framework.port):
+        if port_in_use(self.host, self.framework.port):
             raise LabError(
-                f"{self.name}: port {self.framework.port} on 127.0.0.1 is already in use; "
+                f"{self.name}: port {self.framework.port} on {self.host} is already in use; "
                 "stop whatever listens there (another `make serve`?) so the lab measures its own server"
             )
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        cores = set(self.cores)
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                [str(self.framework.start_command)],
-                env=self.env(),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group, so stop() reaches every worker
-                preexec_fn=lambda: os.sched_setaffinity(0, cores),
-            )
-
-    def wait_healthy(self, timeout: float = 60) -> None:
-        wait_until_healthy(self, timeout)
+        self.process = spawn([str(self.framework.start_command)], self.log_path, set(self.cores), self.env())
 
     def settle(self) -> None:
         root = psutil.Process(self.process.pid)
@@ -150,12 +110,8 @@ class LocalTarget:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def sampler(self) -> "TreeSampler":
+    def sampler(self) -> Sampler:
         return TreeSampler(self.process.pid)
-
-    @property
-    def log_name(self) -> str:
-        return str(self.log_path)
 
     def log_tail(self, lines: int = 15) -> str:
         return log_tail(self.log_path, lines)
@@ -164,7 +120,6 @@ class LocalTarget:
         return f"server exited (code {self.process.returncode if self.process else None})"
 
     def describe(self) -> dict:
-        """What ran, for the manifest: the exact command lines, worker count, cores."""
         root = psutil.Process(self.process.pid)
         # start.sh execs the server, so the group leader is the server's master process.
         children = root.children(recursive=True)
@@ -181,94 +136,124 @@ class LocalTarget:
             "workers": len(children) or 1,
             "worker_command_lines": sorted({" ".join(child.cmdline()) for child in children}),
             "cores": self.cores,
-            "env": self.recorded_env(),
+            "env": recorded_env(self.env()),
         }
-
-    def recorded_env(self) -> dict:
-        """The settings the runner gave the server (the database URL without its password)."""
-        env = self.env()
-        recorded = {key: env[key] for key in ("HOST", "PORT", "CPUS", "DATABASE_URL", "DB_POOL_SIZE") if key in env}
-        if "DATABASE_URL" in recorded:
-            recorded["DATABASE_URL"] = redact(recorded["DATABASE_URL"])
-        return recorded
 
     def stop(self) -> None:
         if self.process is not None:
             stop_process_group(self.process)
 
 
-class TreeSampler:
-    """Samples a process tree's cumulative CPU time and memory in a thread.
+class LocalGenerator(Generator):
+    """A Locust master and one worker per Locust core, as processes of the lab's virtualenv."""
 
-    The samples are (epoch seconds, CPU seconds, RSS bytes); usage() turns the
-    ones inside Locust's measured window into CPU seconds, mean CPU % and peak RSS.
-    """
+    def __init__(self, run_dir: Path, cores: list[int], settings: GeneratorSettings):
+        self.cores = cores
+        self.settings = settings
+        self.workers = settings.workers or len(cores)
+        self.logs = run_dir / "locust"
+        self.web_url = f"http://{settings.web_host}:{settings.web_port}"
+        self.master_process: subprocess.Popen | None = None
+        self.worker_processes: list[subprocess.Popen] = []
 
-    def __init__(self, pid: int, interval: float = 0.25):
-        self.pid = pid
-        self.interval = interval
-        self.samples: list[tuple[float, float, int]] = []
-        self._cpu_by_pid: dict[int, float] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+    def locust(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "locust", "-f", str(LOCUSTFILES), "--loglevel", "WARNING", *args]
 
-    def _sample(self) -> None:
-        try:
-            root = psutil.Process(self.pid)
-            processes = [root, *root.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            return
-        rss = 0
-        for process in processes:
-            try:
-                with process.oneshot():
-                    times = process.cpu_times()
-                    # Kept per pid, so a worker that exits still counts what it used.
-                    self._cpu_by_pid[process.pid] = times.user + times.system
-                    rss += process.memory_info().rss
-            except psutil.NoSuchProcess:
-                continue
-        self.samples.append((time.time(), sum(self._cpu_by_pid.values()), rss))
+    def master_command(self) -> list[str]:
+        s = self.settings
+        return self.locust("--master", "--class-picker", "--web-host", s.web_host, "--web-port", str(s.web_port),
+                           "--master-bind-host", s.master_bind, "--master-bind-port", str(s.master_port))  # fmt: skip
 
-    def _run(self) -> None:
-        self._sample()
-        while not self._stop.wait(self.interval):
-            self._sample()
+    def worker_command(self) -> list[str]:
+        return self.locust("--worker", "--master-host", self.settings.master_bind, "--master-port", str(self.settings.master_port))
 
-    def start(self) -> "TreeSampler":
-        self._thread.start()
-        return self
+    def start(self) -> None:
+        s = self.settings
+        for what, host, port in (("web UI", s.web_host, s.web_port), ("master", s.master_bind, s.master_port)):
+            if port_in_use(host, port):
+                raise LabError(
+                    f"Locust's {what} port {host}:{port} is already in use (another Locust, `make ui`, or `docker compose up`?); "
+                    "stop it, or move the lab's with LOCUST_WEB_PORT / LOCUST_MASTER_PORT"
+                )
+        self.master_process = spawn(self.master_command(), self.logs / "master.log", set(self.cores))
+        for index in range(self.workers):
+            self.start_worker(index)
+        Master(self.web_url).wait_ready(self.workers + s.extra_workers, s.connect_timeout, alive=self.problem)
 
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
-        self._sample()
+    def start_worker(self, index: int) -> None:
+        # One worker per core: each is one Python process, so each gets a core of its own.
+        process = spawn(self.worker_command(), self.logs / f"worker-{index + 1}.log", {self.cores[index % len(self.cores)]})
+        if index < len(self.worker_processes):
+            self.worker_processes[index] = process
+        else:
+            self.worker_processes.append(process)
 
-    def usage(self, start: float | None = None, end: float | None = None) -> dict:
-        inside = [s for s in self.samples if (start is None or s[0] >= start) and (end is None or s[0] <= end)]
-        if len(inside) < 2:
-            inside = self.samples
-        if len(inside) < 2:
-            return {"cpu_seconds": None, "cpu_percent": None, "peak_rss_mb": None, "samples": len(inside)}
-        (t0, cpu0, _), (t1, cpu1, _) = inside[0], inside[-1]
+    def problem(self) -> str | None:
+        """Why the generator cannot work any more, or None."""
+        if self.master_process.poll() is not None:
+            return f"the Locust master exited (code {self.master_process.returncode}); last lines of {self.logs / 'master.log'}:\n{self.log_tail()}"
+        for index, process in enumerate(self.worker_processes):
+            if process.poll() is not None:
+                log = self.logs / f"worker-{index + 1}.log"
+                return f"Locust worker {index + 1} exited (code {process.returncode}); last lines of {log}:\n{log_tail(log)}"
+        return None
+
+    def ensure_workers(self) -> None:
+        for index, process in enumerate(self.worker_processes):
+            if process.poll() is not None:
+                self.start_worker(index)
+
+    def sampler(self) -> Sampler:
+        return ProcessesSampler([p.pid for p in [self.master_process, *self.worker_processes]])
+
+    def describe(self) -> dict:
         return {
-            "cpu_seconds": round(cpu1 - cpu0, 3),
-            "cpu_percent": round(100 * (cpu1 - cpu0) / max(t1 - t0, 1e-9), 1),
-            "peak_rss_mb": round(max(s[2] for s in inside) / 2**20, 1),
-            "samples": len(inside),
+            "engine": "local",
+            "mode": f"one master + {self.workers} worker process(es), up for the whole run",
+            "workers": self.workers,
+            "extra_workers": self.settings.extra_workers,
+            "processes": 1 + self.workers,
+            "master_command": self.master_command(),
+            "worker_command": self.worker_command(),
+            "web_url": self.web_url,
+            "python": sys.version.split()[0],
         }
 
+    def log_tail(self, lines: int = 15) -> str:
+        return log_tail(self.logs / "master.log", lines)
 
-class LocalEngine:
-    """Targets as processes on loopback; Locust as one process on its own cores."""
+    def stop(self) -> None:
+        for process in [*self.worker_processes, self.master_process]:
+            if process is not None:
+                stop_process_group(process, grace=5)
+
+
+class ProcessesSampler(Sampler):
+    """Several process trees as one: Locust's master and workers."""
+
+    def __init__(self, pids: list[int], interval: float = 0.25):
+        super().__init__(interval)
+        self.trees = [TreeSampler(pid) for pid in pids]
+
+    def sample(self) -> tuple[float, int] | None:
+        taken = [t for t in (tree.sample() for tree in self.trees) if t is not None]
+        return (sum(cpu for cpu, _ in taken), sum(rss for _, rss in taken)) if taken else None
+
+
+class LocalEngine(Engine):
+    """Targets as processes on loopback (or LAB_TARGET_HOST); Locust as master + workers."""
 
     name = "local"
 
-    def __init__(self, run_dir: Path):
+    def __init__(self, run_dir: Path, settings: GeneratorSettings):
         self.run_dir = run_dir
+        self.settings = settings
 
     def target(self, framework: Framework, cores: list[int], env: dict | None = None) -> LocalTarget:
-        return LocalTarget(framework, cores, self.run_dir / "targets" / f"{framework.name}.log", extra_env=env)
+        return LocalTarget(framework, cores, self.run_dir / "targets" / f"{framework.name}.log", extra_env=env, host=self.settings.target_host)
+
+    def generator(self, cores: list[int]) -> LocalGenerator:
+        return LocalGenerator(self.run_dir, cores, self.settings)
 
     def database_server(self) -> str:
         """The PostgreSQL server the lab works on: DATABASE_URL's (or the local default)."""
@@ -276,12 +261,3 @@ class LocalEngine:
 
     def describe(self) -> dict:
         return {"name": self.name}
-
-    def locust_setup(self, cores: list[int] | None = None) -> dict:
-        return {"processes": 1, "mode": "single process (one core)"}
-
-    def run_locust(self, scenario: Scenario, target, users: int, duration: int, out_dir: Path, cores: list[int], on_start=None):
-        return loadgen.run_locust(scenario, target.load_url, users, duration, out_dir, cores, on_start)
-
-    def close(self) -> None:
-        pass

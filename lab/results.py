@@ -24,7 +24,6 @@ import psutil
 from .catalog import ROOT
 
 RESULTS = ROOT / "results"
-MANIFEST_VERSION = 1
 
 
 def now_iso() -> str:

@@ -18,6 +18,8 @@ from locust import FastHttpUser, constant, events
 from locust.runners import WorkerRunner
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 
+import _control  # noqa: F401  (the runner's exact measurement windows: locustfiles/_control.py)
+
 # Where each framework listens, by engine: the runner and compose set LAB_TARGETS.
 TARGETS = dict(
     item.split("=", 1)

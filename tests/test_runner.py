@@ -7,8 +7,8 @@ import pytest
 from conftest import ROOT
 
 from lab import catalog
-from lab.bench import Options, build_matrix, parse_cores, plan_cores, resolve
 from lab.catalog import LabError
+from lab.plan import Options, build_matrix, make_plan, parse_cores, plan_cores, resolve
 
 
 def test_matrix_is_interleaved_so_drift_hits_every_framework():
@@ -25,6 +25,16 @@ def test_parse_cores_accepts_lists_and_ranges():
     assert parse_cores(None) is None
     with pytest.raises(LabError, match="cannot read cores 'x'"):
         parse_cores("x")
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [("1-0", r"the range 1-0 goes down; write it low-high, e\.g\. 0-1"), ("0-3000000", "core 3000000 is beyond any machine's"),
+     ("-1", "cannot read cores"), ("0,,1", "cannot read cores"), ("١", "cannot read cores")],
+)  # fmt: skip
+def test_parse_cores_refuses_at_once_what_no_machine_has(text, message):
+    with pytest.raises(LabError, match=message):
+        parse_cores(text)
 
 
 def test_plan_cores_defaults_to_first_and_last_core():
@@ -58,6 +68,16 @@ def test_every_profile_names_existing_scenarios():
         assert scenarios and frameworks
 
 
+def test_the_profiles_fit_their_promised_times_on_two_cores():
+    # The plan's own estimate (measured per-step overhead): smoke under a minute, quick under ten,
+    # with room for starting the targets and Locust.
+    for name, limit in (("smoke", 60 - 20), ("quick", 600 - 60)):
+        plan = make_plan(Options(profile=name), usable=[0, 1])
+        assert plan.duration >= 5 and (name == "smoke" or plan.repeats >= 3)
+        wrk = plan.profile.settings.get("wrk", True)
+        assert plan.step_seconds(wrk) + plan.ceiling_seconds() <= limit, name
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -65,6 +85,20 @@ def test_every_profile_names_existing_scenarios():
         (["--frameworks", "rails"], "unknown framework 'rails'; valid: fastapi, flask, django"),
         (["--scenarios", "json,graphql"], "unknown scenario 'graphql'; valid:"),
         (["--engine", "k8s"], "unknown engine 'k8s'"),
+        (["--users", "0"], "users '0': expected comma-separated whole numbers from 1 to"),
+        (["--users", "-4"], "users '-4': expected"),
+        (["--users", "8,,32"], "users '8,,32': expected"),
+        (["--duration", "0"], "duration (seconds) 0: expected a whole number from 1 to"),
+        (["--duration", "-5"], "duration (seconds) -5: expected"),
+        (["--repeats", "0"], "repeats 0: expected a whole number from 1 to"),
+        (["--repeats", "-1"], "repeats -1: expected"),
+        (["--warmup", "-1"], "warm-up (seconds) -1: expected"),
+        (["--frameworks", ""], "frameworks '' names no framework; valid: fastapi, flask, django"),
+        (["--frameworks", ",,,"], "frameworks ',,,' names no framework; valid:"),
+        (["--scenarios", ","], "scenarios ',' names no scenario; valid:"),
+        (["--server-cores", "1-0"], "the range 1-0 goes down"),
+        (["--server-cores", "0-3000000"], "core 3000000 is beyond any machine's"),
+        (["--server-cores", "0", "--locust-cores", "0"], "overlap on [0]"),
     ],
 )
 def test_bad_options_give_one_clear_line(args, message, tmp_path):

@@ -1,0 +1,286 @@
+"""What every engine provides, declared once, and what the engines share.
+
+An engine (lab/local.py: processes on loopback; lab/docker.py: compose services) gives the
+runner three kinds of things, each a context manager so cleanup is a `with`:
+
+- Target: one server under test (a framework or a bare baseline), started from its one
+  start command on the server's cores;
+- Generator: one Locust master and its workers, up for the whole run; the runner drives
+  the master over its web API (lab/locust.py), the same master the web UI shows;
+- Database: the lab's PostgreSQL database, created and seeded for the run.
+
+The helpers below (health and settle waits, a process-tree sampler, log tails, the
+environment a server is given) are engine-neutral; both engines import them from here.
+"""
+
+import threading
+import time
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+import psutil
+import requests
+
+from .catalog import Framework, LabError
+from .database import redact
+from .locust import Master
+from .settings import GeneratorSettings
+
+# The settings the runner gives a server, as recorded in the manifest.
+RECORDED_ENV = ("HOST", "PORT", "CPUS", "DATABASE_URL", "DB_POOL_SIZE")
+
+
+class Sampler(ABC):
+    """Samples cumulative CPU time and memory in a thread while a step runs.
+
+    Samples are (epoch seconds, CPU seconds, memory bytes); usage() turns the ones inside
+    the measured window into CPU seconds, mean CPU % (of one core) and peak memory.
+    """
+
+    def __init__(self, interval: float = 0.25):
+        self.interval = interval
+        self.samples: list[tuple[float, float, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @abstractmethod
+    def sample(self) -> tuple[float, int] | None:
+        """(CPU seconds so far, memory bytes now), or None when nothing can be read."""
+
+    def _take(self) -> None:
+        taken = self.sample()
+        if taken is not None:
+            self.samples.append((time.time(), *taken))
+
+    def _run(self) -> None:
+        self._take()
+        while not self._stop.wait(self.interval):
+            self._take()
+
+    def __enter__(self) -> "Sampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._take()
+
+    def usage(self, start: float | None = None, end: float | None = None) -> dict:
+        inside = [s for s in self.samples if (start is None or s[0] >= start) and (end is None or s[0] <= end)]
+        if len(inside) < 2:
+            inside = self.samples
+        if len(inside) < 2:
+            return {"cpu_seconds": None, "cpu_percent": None, "peak_rss_mb": None, "samples": len(inside)}
+        (t0, cpu0, _), (t1, cpu1, _) = inside[0], inside[-1]
+        return {
+            "cpu_seconds": round(cpu1 - cpu0, 3),
+            "cpu_percent": round(100 * (cpu1 - cpu0) / max(t1 - t0, 1e-9), 1),
+            "peak_rss_mb": round(max(s[2] for s in inside) / 2**20, 1),
+            "samples": len(inside),
+        }
+
+
+class TreeSampler(Sampler):
+    """A process and all its children, by pid (psutil); a worker that exits keeps what it used."""
+
+    def __init__(self, pid: int, interval: float = 0.25):
+        super().__init__(interval)
+        self.pid = pid
+        self._cpu_by_pid: dict[int, float] = {}
+
+    def sample(self) -> tuple[float, int] | None:
+        try:
+            root = psutil.Process(self.pid)
+            processes = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return None
+        rss = 0
+        for process in processes:
+            try:
+                with process.oneshot():
+                    times = process.cpu_times()
+                    self._cpu_by_pid[process.pid] = times.user + times.system
+                    rss += process.memory_info().rss
+            except psutil.NoSuchProcess:
+                continue
+        return sum(self._cpu_by_pid.values()), rss
+
+
+class Target(ABC):
+    """One server under test. `url`: where the host reaches it (conformance checks);
+    `load_url`: where Locust's workers reach it."""
+
+    framework: Framework
+    url: str
+    load_url: str
+    log_name: str
+
+    @property
+    def name(self) -> str:
+        return self.framework.name
+
+    @abstractmethod
+    def start(self) -> None: ...
+
+    @abstractmethod
+    def alive(self) -> bool: ...
+
+    @abstractmethod
+    def settle(self) -> None:
+        """Return once the server's worker processes have all started."""
+
+    @abstractmethod
+    def exit_reason(self) -> str: ...
+
+    @abstractmethod
+    def log_tail(self, lines: int = 15) -> str: ...
+
+    @abstractmethod
+    def describe(self) -> dict:
+        """What ran, for the manifest: exact command lines, workers, cores, versions."""
+
+    @abstractmethod
+    def sampler(self) -> Sampler: ...
+
+    @abstractmethod
+    def stop(self) -> None: ...
+
+    def wait_healthy(self, timeout: float = 60) -> None:
+        wait_until_healthy(self, timeout)
+
+    def __enter__(self) -> "Target":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class Generator(ABC):
+    """Locust: one master (web UI and API at `web_url`) and its workers, for the whole run."""
+
+    web_url: str
+    workers: int  # how many workers this engine starts (others may join from other hosts)
+    settings: "GeneratorSettings"
+
+    @abstractmethod
+    def start(self) -> None:
+        """Start the master and the workers; return once every worker is connected and ready."""
+
+    @abstractmethod
+    def problem(self) -> str | None:
+        """Why the generator cannot work any more (the master exited...), or None."""
+
+    def master(self) -> Master:
+        return Master(self.web_url)
+
+    @abstractmethod
+    def ensure_workers(self) -> None:
+        """Replace any of this engine's workers that has exited (between steps)."""
+
+    @abstractmethod
+    def sampler(self) -> Sampler:
+        """CPU and memory of every Locust process this engine started."""
+
+    @abstractmethod
+    def describe(self) -> dict: ...
+
+    @abstractmethod
+    def log_tail(self, lines: int = 15) -> str: ...
+
+    @abstractmethod
+    def stop(self) -> None: ...
+
+    def __enter__(self) -> "Generator":
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class Engine(ABC):
+    """Builds targets, the generator and the database for one run; closing it removes
+    whatever it started."""
+
+    name: str
+
+    @abstractmethod
+    def target(self, framework: Framework, cores: list[int], env: dict | None = None) -> Target: ...
+
+    @abstractmethod
+    def generator(self, cores: list[int]) -> Generator: ...
+
+    @abstractmethod
+    def database_server(self) -> str:
+        """The URL of the PostgreSQL server the lab works on (its own database is made there)."""
+
+    @abstractmethod
+    def describe(self) -> dict: ...
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> "Engine":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+# -- shared helpers ----------------------------------------------------------------------
+
+
+def log_tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def recorded_env(env: dict) -> dict:
+    """The settings a server was given, for the manifest (the database URL without its password)."""
+    recorded = {key: env[key] for key in RECORDED_ENV if key in env}
+    if "DATABASE_URL" in recorded:
+        recorded["DATABASE_URL"] = redact(recorded["DATABASE_URL"])
+    return recorded
+
+
+def wait_until_healthy(target: Target, timeout: float) -> None:
+    """Poll /health until the server answers, for every engine's targets.
+
+    503 counts as up: the server runs but its database does not; the runner asks /health why.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not target.alive():
+            raise LabError(f"{target.name}: {target.exit_reason()} before it was healthy; last lines of {target.log_name}:\n{target.log_tail()}")
+        try:
+            if requests.get(target.url + "/health", timeout=2).status_code in (200, 503):
+                target.settle()
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise LabError(
+        f"{target.name}: /health did not answer (200, or 503 for a database that is down) within {timeout:.0f} s; "
+        f"last lines of {target.log_name}:\n{target.log_tail()}"
+    )
+
+
+def wait_until_steady(count_processes, quiet: float = 1.0, limit: float = 15) -> None:
+    """Wait until a server's process count has held still for `quiet` seconds: its first
+    worker answers /health before the others exist, and a booting worker is not measured."""
+    count, since, deadline = -1, time.monotonic(), time.monotonic() + limit
+    while time.monotonic() < deadline:
+        now = count_processes()
+        if now != count:
+            count, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return
+        time.sleep(0.1)

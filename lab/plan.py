@@ -1,0 +1,202 @@
+"""What a run will do, decided before anything starts: options checked, the profile read, the
+cores split between server and generator, the matrix of steps in its order, the time it takes.
+
+Everything here is pure: a bad option is refused here, with what is valid, before a folder is
+made or a process started.
+"""
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import catalog, results
+from .catalog import Framework, LabError, Profile, Scenario
+
+# Scenarios the bare baseline apps answer, so they can give a ceiling.
+CEILING_SCENARIOS = ("json", "plaintext")
+# Bounds of the options: generous, but a typo (a million users, a year-long step) is refused.
+MAX_USERS = 10_000
+MAX_DURATION = 3600
+MAX_REPEATS = 100
+MAX_CORE = 4095
+
+# Wall time of one step beyond its measured window, for the time-left estimate: the ramp
+# (users start, one second to settle), the window's start and stop (Locust's stop loop
+# sleeps a second), the CSV downloads. Measured on a 2-core machine; lab/locust.py.
+STEP_OVERHEAD_SECONDS = 3.2
+WRK_OVERHEAD_SECONDS = 0.3
+
+
+@dataclass
+class Options:
+    """What the person asked for, as given (None: the profile's or the machine's default)."""
+
+    profile: str = "quick"
+    engine: str = "local"
+    frameworks: str | None = None  # comma-separated, as typed
+    scenarios: str | None = None
+    server_cores: str | None = None
+    locust_cores: str | None = None
+    results: Path = results.RESULTS
+    # Overrides of the profile, mainly for tests.
+    users: str | None = None
+    duration: int | None = None
+    warmup: int | None = None
+    repeats: int | None = None
+    # How long a target may take to answer /health 200 before it is given up on.
+    health_timeout: float = 60
+
+
+@dataclass(frozen=True)
+class Step:
+    framework: str
+    scenario: str
+    users: int
+    repeat: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.framework} {self.scenario} u={self.users} r{self.repeat}"
+
+
+@dataclass
+class Plan:
+    profile: Profile
+    frameworks: list[Framework]
+    scenarios: list[Scenario]
+    users: list[int]
+    duration: int
+    warmup: int
+    repeats: int
+    server_cores: list[int]
+    locust_cores: list[int]
+    ceilings: bool
+    steps: list[Step] = field(default_factory=list)
+
+    @property
+    def scenario_by_name(self) -> dict[str, Scenario]:
+        return {s.name: s for s in self.scenarios}
+
+    def ceiling_scenarios(self) -> list[Scenario]:
+        """The run's scenarios a bare app answers (json when none is in the run)."""
+        names = [s.name for s in self.scenarios if s.name in CEILING_SCENARIOS] or ["json"]
+        return [catalog.scenarios()[name] for name in names]
+
+    def step_seconds(self, wrk: bool) -> float:
+        """Expected wall time of the matrix's steps (warm-ups and wrk included), for the time-left estimate."""
+        total = len(self.steps) * (STEP_OVERHEAD_SECONDS + self.duration) + len(self.frameworks) * len(self.scenarios) * self.warmup
+        if wrk:
+            total += sum(1 for s in self.scenarios if s.wrk_path) * len(self.frameworks) * (self.duration + WRK_OVERHEAD_SECONDS)
+        return total
+
+    def ceiling_seconds(self) -> float:
+        if not self.ceilings:
+            return 0
+        baselines = {f.baseline for f in self.frameworks if f.baseline}
+        return len(baselines) * len(self.ceiling_scenarios()) * (STEP_OVERHEAD_SECONDS + self.duration + self.warmup)
+
+
+def whole_numbers(text: str | None, what: str, low: int, high: int) -> list[int] | None:
+    if text is None:
+        return None
+    parts = [part.strip() for part in text.split(",")]
+    if not all(part.isascii() and part.isdigit() and low <= int(part) <= high for part in parts):
+        raise LabError(f"{what} {text!r}: expected comma-separated whole numbers from {low} to {high}, e.g. 8,32")
+    return [int(part) for part in parts]
+
+
+def bounded(value: int | None, what: str, low: int, high: int) -> int | None:
+    if value is not None and not low <= value <= high:
+        raise LabError(f"{what} {value}: expected a whole number from {low} to {high}")
+    return value
+
+
+def names(text: str | None, kind: str, available: dict) -> list[str] | None:
+    """A comma-separated list as typed; None when not given, refused when it names nothing."""
+    if text is None:
+        return None
+    picked = [part.strip() for part in text.split(",") if part.strip()]
+    if not picked:
+        raise LabError(f"{kind}s {text!r} names no {kind}; valid: {', '.join(available)}")
+    return picked
+
+
+def parse_cores(text: str | None) -> list[int] | None:
+    """'0', '0,1' or '2-3' -> [0], [0, 1], [2, 3]; a range must go up, and stay below MAX_CORE."""
+    if text is None or not text.strip():
+        return None
+    cores: list[int] = []
+    for part in text.split(","):
+        low, _, high = part.strip().partition("-")
+        if not (low.isascii() and low.isdigit() and (not high or (high.isascii() and high.isdigit()))):
+            raise LabError(f"cannot read cores {text!r}: use a list like 0 or 0,1 or 2-3")
+        first, last = int(low), int(high or low)
+        if last < first:
+            raise LabError(f"cores {text!r}: the range {part.strip()} goes down; write it low-high, e.g. {last}-{first}")
+        if last > MAX_CORE:
+            raise LabError(f"cores {text!r}: core {last} is beyond any machine's; this one has {sorted(os.sched_getaffinity(0))}")
+        cores.extend(range(first, last + 1))
+    return sorted(set(cores))
+
+
+def plan_cores(server: list[int] | None, generator: list[int] | None, usable: list[int]) -> tuple[list[int], list[int]]:
+    """Server and Locust on separate cores; refuse what this machine cannot give."""
+    if len(usable) < 2:
+        raise LabError(
+            f"this machine lets the lab use {len(usable)} core ({usable}); the server and Locust need one each, "
+            "on separate cores, or the generator steals the server's CPU. Run on a machine with 2 or more cores."
+        )
+    server = server or [usable[0]]
+    generator = generator or [usable[-1]]
+    for role, cores in (("server", server), ("locust", generator)):
+        outside = sorted(set(cores) - set(usable))
+        if outside:
+            raise LabError(f"{role} cores {outside} do not exist here; usable cores are {usable}")
+    shared = sorted(set(server) & set(generator))
+    if shared:
+        raise LabError(
+            f"server cores {server} and locust cores {generator} overlap on {shared}; "
+            f"give each its own, e.g. SERVER_CORES={usable[0]} LOCUST_CORES={usable[-1]}"
+        )
+    return server, generator
+
+
+def build_matrix(frameworks: list[str], scenarios: list[str], users: list[int], repeats: int) -> list[Step]:
+    """Interleaved: every framework at one level before the next level, every repeat after
+    the last, so slow drift of the machine hits all frameworks alike."""
+    return [
+        Step(framework, scenario, level, repeat)
+        for repeat in range(1, repeats + 1)
+        for scenario in scenarios
+        for level in users
+        for framework in frameworks
+    ]
+
+
+def resolve(options: Options) -> tuple[Profile, list[Framework], list[Scenario]]:
+    profiles = catalog.profiles()
+    if options.profile not in profiles:
+        raise LabError(f"unknown profile {options.profile!r}; valid: {', '.join(profiles)}")
+    profile = profiles[options.profile]
+    all_frameworks = catalog.frameworks()
+    frameworks = catalog.pick("framework", all_frameworks, names(options.frameworks, "framework", all_frameworks))
+    all_scenarios = catalog.scenarios()
+    unknown = [name for name in profile.scenarios if name not in all_scenarios]
+    if unknown:
+        raise LabError(f"profile {profile.name!r} in {catalog.PROFILES} names unknown scenarios {unknown}; valid: {', '.join(all_scenarios)}")
+    scenarios = catalog.pick("scenario", all_scenarios, names(options.scenarios, "scenario", all_scenarios) or profile.scenarios)
+    return profile, frameworks, scenarios
+
+
+def make_plan(options: Options, usable: list[int] | None = None) -> Plan:
+    profile, frameworks, scenarios = resolve(options)
+    users = whole_numbers(options.users, "users", 1, MAX_USERS) or profile.users
+    duration = bounded(options.duration, "duration (seconds)", 1, MAX_DURATION) or profile.duration
+    warmup = profile.warmup if options.warmup is None else bounded(options.warmup, "warm-up (seconds)", 0, MAX_DURATION)
+    repeats = bounded(options.repeats, "repeats", 1, MAX_REPEATS) or profile.repeats
+    usable = usable if usable is not None else sorted(os.sched_getaffinity(0))
+    server_cores, locust_cores = plan_cores(parse_cores(options.server_cores), parse_cores(options.locust_cores), usable)
+    plan = Plan(profile, frameworks, scenarios, users, duration, warmup, repeats, server_cores, locust_cores,
+                ceilings=bool(profile.settings.get("ceilings", True)))  # fmt: skip
+    plan.steps = build_matrix([f.name for f in frameworks], [s.name for s in scenarios], users, repeats)
+    return plan

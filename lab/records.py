@@ -1,0 +1,120 @@
+"""The two records a run writes to disk, as versioned dataclasses: the run's manifest.json and
+each step's step.json. The runner writes them and the analysis reads them back through this
+module only, so a change of layout is a new version here, and a reader refuses a version it
+does not know instead of misreading it (as pyperf does with its JSON format).
+
+Stdlib only: the analysis imports this on any machine.
+
+    version 1   the first layout (step.json had no version field)
+    version 2   one Locust master per run: locust.workers per step, timings in the manifest
+"""
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+MANIFEST_VERSION = 2
+STEP_VERSION = 2
+KNOWN_VERSIONS = (1, 2)
+# A record bigger than this is not one the lab wrote (a real manifest is well under 1 MiB).
+MAX_RECORD_BYTES = 16 * 2**20
+
+
+class RecordError(Exception):
+    """A record that cannot be read; the message names the file and the problem."""
+
+
+@dataclass
+class Manifest:
+    run_id: str
+    status: str = "running"  # running, complete, partial, interrupted, failed, empty
+    started_at: str | None = None
+    finished_at: str | None = None
+    exit_code: int | None = None
+    engine: str | None = None
+    engine_details: dict = field(default_factory=dict)
+    profile: dict = field(default_factory=dict)
+    effective: dict = field(default_factory=dict)
+    matrix: dict = field(default_factory=dict)
+    cores: dict = field(default_factory=dict)
+    host: dict = field(default_factory=dict)
+    git: dict = field(default_factory=dict)
+    locust: dict = field(default_factory=dict)
+    scenarios: dict = field(default_factory=dict)
+    targets: dict = field(default_factory=dict)
+    baselines: dict = field(default_factory=dict)
+    database: dict = field(default_factory=dict)
+    unavailable: dict = field(default_factory=dict)
+    wrk: dict = field(default_factory=dict)
+    timings: dict = field(default_factory=dict)
+    manifest_version: int = MANIFEST_VERSION
+
+
+@dataclass
+class StepRecord:
+    framework: str
+    scenario: str
+    users: int
+    repeat: int
+    kind: str = "step"  # step, or ceiling (a bare app: its server's ceiling)
+    status: str = "failed"  # ok, failed, skipped
+    reason: str | None = None
+    started_at: str | None = None
+    ended_at: str | None = None
+    locust: dict = field(default_factory=dict)
+    server: dict = field(default_factory=dict)
+    wrk: dict | None = None
+    step_version: int = STEP_VERSION
+
+
+def write(path: Path, record: Manifest | StepRecord) -> None:
+    """Write via a temporary file and rename, so an interrupted write never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(asdict(record), indent=2, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def read_json(path: Path) -> dict:
+    try:
+        if path.stat().st_size > MAX_RECORD_BYTES:
+            raise RecordError(f"{path}: {path.stat().st_size:,} bytes, more than a lab record can be ({MAX_RECORD_BYTES:,})")
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise RecordError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as problem:
+        raise RecordError(f"{path}: not readable JSON ({problem})") from None
+    if not isinstance(data, dict):
+        raise RecordError(f"{path}: expected a JSON object")
+    return data
+
+
+def _build(cls, data: dict, version_key: str, path: Path):
+    version = data.get(version_key, 1)
+    if version not in KNOWN_VERSIONS:
+        raise RecordError(
+            f"{path}: {version_key} {version!r} is not one this lab knows ({', '.join(map(str, KNOWN_VERSIONS))}); "
+            "it was written by another version of the lab: read it with that version"
+        )
+    known = {f.name for f in fields(cls)}
+    try:
+        record = cls(**{key: value for key, value in data.items() if key in known})
+    except TypeError as problem:
+        raise RecordError(f"{path}: missing or bad field ({problem})") from None
+    for f in fields(cls):
+        value = getattr(record, f.name)
+        if f.type is dict and not isinstance(value, dict):
+            raise RecordError(f"{path}: field {f.name!r} should be an object, not {type(value).__name__}")
+    return record
+
+
+def read_manifest(path: Path) -> Manifest:
+    data = read_json(path)
+    if "run_id" not in data:
+        data["run_id"] = path.parent.name
+    return _build(Manifest, data, "manifest_version", path)
+
+
+def read_step(path: Path) -> StepRecord:
+    return _build(StepRecord, read_json(path), "step_version", path)

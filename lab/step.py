@@ -1,0 +1,133 @@
+"""One step of the matrix: the rules around a measured window, and its record on disk.
+
+A step is skipped when its target is unavailable, or its database is and it needs one; the
+first step of each (target, scenario) is preceded by a warm-up that is thrown away; a step
+that writes to the database starts from the seed data. The window itself is Locust's
+(lab/locust.py); the server's CPU and memory, and the Locust processes', are sampled around it.
+"""
+
+from collections.abc import Callable
+from pathlib import Path
+
+from . import database, records, results, wrk
+from .catalog import LabError, Scenario
+from .engine import Generator
+from .plan import Plan, Step
+from .records import StepRecord
+from .targets import TargetSet
+
+
+class StepRunner:
+    def __init__(self, run_dir: Path, plan: Plan, targets: TargetSet, generator: Generator, database_url: str | None,
+                 wrk_path: str | None, tick: Callable[[dict], None] = lambda stats: None):  # fmt: skip
+        self.run_dir = run_dir
+        self.plan = plan
+        self.targets = targets
+        self.generator = generator
+        self.master = generator.master()
+        self.database_url = database_url
+        self.wrk_path = wrk_path
+        self.tick = tick
+        self.warmed: set[tuple[str, str]] = set()
+
+    def expected_workers(self) -> int:
+        return self.generator.workers + self.generator.settings.extra_workers
+
+    def run(self, step: Step) -> StepRecord:
+        """A step of the matrix: skipped, failed or measured; its step.json written either way."""
+        folder = results.step_dir(self.run_dir, step.framework, step.scenario, step.users, step.repeat)
+        scenario = self.plan.scenario_by_name[step.scenario]
+        record = StepRecord(step.framework, step.scenario, step.users, step.repeat, started_at=results.now_iso())
+        if step.framework in self.targets.unavailable:
+            return self.finish(folder, record, "skipped", f"target unavailable: {self.targets.unavailable[step.framework].splitlines()[0]}")
+        if scenario.database and step.framework in self.targets.database_unavailable:
+            return self.finish(folder, record, "skipped", f"database unavailable for {step.framework}: {self.targets.database_unavailable[step.framework]}")
+        if scenario.resets_database:
+            # A step that writes starts from the seed data, whatever ran before it.
+            try:
+                database.reset(self.database_url)
+            except LabError as problem:
+                return self.finish(folder, record, "failed", str(problem))
+        self.measure(record, scenario, folder, self.warmup_for(step.framework, scenario))
+        if record.status == "ok" and self.wants_wrk(step, scenario):
+            record.wrk = wrk.run(self.targets.targets[step.framework].url + scenario.wrk_path, step.users, self.plan.duration, self.plan.locust_cores)
+            records.write(folder / "step.json", record)
+        return record
+
+    def ceiling(self, baseline: str, scenario: Scenario, users: int) -> StepRecord:
+        """A bare app at the run's highest level: its server's ceiling, and what the generator can deliver."""
+        folder = self.run_dir / "ceiling" / baseline / scenario.name / f"u{users:04d}"
+        record = StepRecord(baseline, scenario.name, users, 0, kind="ceiling", started_at=results.now_iso())
+        self.measure(record, scenario, folder, self.warmup_for(baseline, scenario))
+        return record
+
+    def wants_wrk(self, step: Step, scenario: Scenario) -> bool:
+        # Once per framework and scenario, at the highest level: enough for the ratio, cheap in time.
+        return bool(self.wrk_path and scenario.wrk_path and step.users == max(self.plan.users) and step.repeat == 1)
+
+    def warmup_for(self, name: str, scenario: Scenario) -> float:
+        """Seconds of load before the window: the warm-up, on the first step of each (target, scenario).
+
+        It runs as part of that step, thrown away by the stats reset that opens the window.
+        """
+        key = (name, scenario.name)
+        if key in self.warmed:
+            return 0
+        self.warmed.add(key)
+        return self.plan.warmup
+
+    def measure(self, record: StepRecord, scenario: Scenario, folder: Path, warmup: float) -> StepRecord:
+        """One window against one target, with the server's and Locust's CPU and memory sampled meanwhile."""
+        target = self.targets.targets[record.framework]
+        self.generator.ensure_workers()
+        window = None
+        try:
+            with target.sampler() as server, self.generator.sampler() as locust:
+                window = self.master.measure(scenario.user_class, target.load_url, record.users, self.plan.duration,
+                                             self.expected_workers(), warmup, self.tick)  # fmt: skip
+        except LabError as problem:
+            self.fatal_if_generator_gone()
+            reason = str(problem)
+        if window is not None:
+            stop = window.stop
+            start, end = stop.get("window_start"), stop.get("window_end")
+            workers = stop.get("workers", [])
+            record.locust = {
+                "user_class": scenario.user_class,
+                "host": target.load_url,
+                "users": record.users,
+                "warmup_s": warmup,
+                "cores": self.plan.locust_cores,
+                "window_start": start,
+                "window_end": end,
+                "workers": workers,
+                # Each worker is one process on one core: the busiest one is the first to run out.
+                "cpu_percent": max((w["cpu_percent"] for w in workers), default=None),
+                "demand_percent": max((w["demand_percent"] for w in workers if w.get("demand_percent") is not None), default=None),
+                "master_cpu_percent": (stop.get("master") or {}).get("cpu_percent"),
+                "processes": locust.usage(start, end),
+                "total_requests": stop.get("total_requests"),
+                "total_failures": stop.get("total_failures"),
+                "total_rps": stop.get("total_rps"),
+                "phases_s": window.phases,
+            }
+            record.server = {"cores": self.plan.server_cores, **server.usage(start, end)}
+            folder.mkdir(parents=True, exist_ok=True)
+            for name, text in window.csv.items():
+                (folder / f"locust_{name}.csv").write_text(text)
+            results.write_json(folder / "locust_web_stats.json", window.stats)
+            reason = "; ".join(window.problems) or None
+        if not target.alive():
+            reason = f"{target.exit_reason()} during the step; last log lines:\n{target.log_tail()}"
+            self.targets.drop(record.framework, reason)
+        return self.finish(folder, record, "failed" if reason else "ok", reason)
+
+    def fatal_if_generator_gone(self) -> None:
+        problem = self.generator.problem()
+        if problem:
+            raise LabError(f"the load generator stopped working: {problem}")
+
+    def finish(self, folder: Path, record: StepRecord, status: str, reason: str | None) -> StepRecord:
+        record.status, record.reason, record.ended_at = status, reason, results.now_iso()
+        records.write(folder / "step.json", record)
+        return record
