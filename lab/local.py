@@ -217,6 +217,7 @@ class LocalGenerator(Generator):
             "worker_command": self.worker_command(),
             "web_url": self.web_url,
             "python": sys.version.split()[0],
+            "pids": [p.pid for p in [self.master_process, *self.worker_processes]],
         }
 
     def log_tail(self, lines: int = 15) -> str:

@@ -13,13 +13,13 @@ from conftest import CLOSED_DATABASE_URL, ROOT
 pytestmark = pytest.mark.e2e
 
 
-def bench(results, scenarios: str, env: dict | None = None):
+def bench(results, scenarios: str, env: dict | None = None, exit_code: int = 0):
     command = [
         sys.executable, "-m", "lab", "bench", "--engine", "local", "--profile", "smoke", "--scenarios", scenarios,
         "--users", "4", "--duration", "2", "--warmup", "1", "--results", str(results),
     ]  # fmt: skip
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600, env={**os.environ, **(env or {})})
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert result.returncode == exit_code, result.stdout[-3000:] + result.stderr[-3000:]
     (run_dir,) = [p for p in results.iterdir() if p.is_dir()]
     return run_dir, result.stdout
 
@@ -38,7 +38,7 @@ def db_run(tmp_path_factory):
 def db_down_run(tmp_path_factory):
     # The runner's own DATABASE_URL names a server that is down.
     server = CLOSED_DATABASE_URL.rsplit("/", 1)[0] + "/postgres"
-    return bench(tmp_path_factory.mktemp("results"), "json,db", {"DATABASE_URL": server})
+    return bench(tmp_path_factory.mktemp("results"), "json,db", {"DATABASE_URL": server}, exit_code=3)
 
 
 def test_db_run_records_the_database_and_each_pool(db_run):
@@ -76,7 +76,8 @@ def test_analysis_reads_the_db_run(db_run):
 def test_database_down_skips_db_steps_with_a_reason_and_measures_json(db_down_run):
     run_dir, output = db_down_run
     manifest = json.loads((run_dir / "manifest.json").read_text())
-    assert manifest["status"] == "complete"
+    # Partial (exit 3): the database steps were skipped.
+    assert manifest["status"] == "partial" and manifest["exit_code"] == 3
     assert manifest["database"]["available"] is False
     assert "127.0.0.1:1" in manifest["database"]["reason"]
     records = steps(run_dir)

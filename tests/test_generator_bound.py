@@ -28,7 +28,7 @@ def spin(core: int) -> None:
 
 
 def bench(results, *args) -> "os.PathLike":
-    command = [sys.executable, "-m", "lab", "bench", "--engine", "local", "--profile", "smoke", "--frameworks", "fastapi",
+    command = [sys.executable, "-m", "lab", "bench", "--engine", "local", "--profile", "quick", "--frameworks", "fastapi", "--repeats", "1",
                "--duration", "3", "--warmup", "1", "--results", str(results), *args]  # fmt: skip
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

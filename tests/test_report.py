@@ -26,7 +26,7 @@ ARTIFACTS = ROOT / "test-artifacts"
 
 def bench(results: Path, scenarios: str) -> Path:
     command = [
-        sys.executable, "-m", "lab", "bench", "--engine", "local", "--profile", "smoke", "--scenarios", scenarios,
+        sys.executable, "-m", "lab", "bench", "--engine", "local", "--profile", "quick", "--scenarios", scenarios,
         "--users", "4", "--duration", "2", "--warmup", "1", "--repeats", "2", "--results", str(results),
     ]  # fmt: skip
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
