@@ -76,7 +76,7 @@ async def get_session():
 DB = Annotated[AsyncSession, Depends(get_session)]
 
 
-def text(value: str) -> str:
+def text_value(value: str) -> str:
     problem = contract.text_problem(value)
     if problem:
         raise ValueError(problem)
@@ -84,7 +84,7 @@ def text(value: str) -> str:
 
 
 # A JSON string as the contract takes it: no NUL, no lone surrogate (Pydantic allows NUL).
-Text = Annotated[str, AfterValidator(text)]
+Text = Annotated[str, AfterValidator(text_value)]
 Name = Annotated[Text, Field(min_length=1, max_length=contract.NAME_MAX)]
 
 
