@@ -10,7 +10,7 @@ common error body; everything else is stock FastAPI.
 import asyncio
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.templating import Jinja2Templates
@@ -140,7 +140,8 @@ async def http_errors(request: Request, exc: StarletteHTTPException) -> JSONResp
     message = str(exc.detail)
     if isinstance(exc.__cause__, RecursionError):  # FastAPI's "error parsing the body" on deep JSON
         message = contract.TOO_DEEP
-    return JSONResponse(contract.error_body([(getattr(exc, "field", "request"), message)]), status_code=exc.status_code)
+    body = contract.error_body([(getattr(exc, "field", "request"), message)])
+    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)  # e.g. a 405's Allow
 
 
 class ContractError(StarletteHTTPException):
