@@ -6,14 +6,28 @@ target that fails any. Each check takes the target's base URL and raises
 ContractError with a message that says what was expected and what came back.
 """
 
+import http.client
+import itertools
+import json
+import select
+import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from urllib.parse import urlsplit
 
 import requests
 
 from locustfiles._payloads import HELLO, NORMALISED_PERSON, VALID_PERSON, fortunes_problem, world_problem, worlds_problem
 
 TIMEOUT = 15  # seconds; a check that waits longer has found a hang
+
+# The contract's limits (services/common/contract.py holds them for the services; the lab does
+# not import service code, so they are restated here and these checks hold both to them).
+MAX_BODY_BYTES = 1024 * 1024
+MAX_REQUEST_LINE_BYTES = 4094
+MAX_HEADER_FIELDS = 100
+MAX_HEADER_FIELD_BYTES = 8190
+MAX_JSON_DEPTH = 32
 
 # (body, fields the error list must name); every one must give 422.
 INVALID_PERSONS = [
@@ -37,6 +51,14 @@ BAD_QUERIES = [
     "/cpu?n=0",
     "/cpu?n=abc",
     "/cpu?n=10000000",
+    # Only ASCII digits with an optional minus make an integer; Python's int() takes all of these.
+    "/io?ms=",
+    "/io?ms=%D9%A1%D9%A0",  # Arabic-Indic 10
+    "/cpu?n=%EF%BC%91%EF%BC%90",  # fullwidth 10
+    "/io?ms=%207%20",
+    "/io?ms=%2B7",
+    "/io?ms=1_0",
+    "/io?ms=5&ms=abc",  # a repeated parameter counts by its last value
 ]
 
 
@@ -44,7 +66,8 @@ BAD_QUERIES = [
 QUERY_COUNTS = [
     ("", 1), ("?queries=", 1), ("?queries=0", 1), ("?queries=foo", 1), ("?queries=-3", 1), ("?queries=1.5", 1),
     ("?queries=%00", 1), ("?queries=1", 1), ("?queries=20", 20), ("?queries=500", 500), ("?queries=501", 500),
-    ("?queries=99999999999999999999", 500),
+    ("?queries=99999999999999999999", 500), ("?queries=%D9%A1%D9%A0", 1), ("?queries=%2B7", 1),
+    ("?queries=1&queries=3", 3), ("?queries=3&queries=x", 1),
 ]  # fmt: skip
 UPDATE_COUNTS = [("", 1), ("?queries=", 1), ("?queries=0", 1), ("?queries=foo", 1), ("?queries=20", 20), ("?queries=501", 500)]
 
@@ -179,10 +202,201 @@ def check_validate_malformed(base: str) -> None:
         expect_error(post(base, "/validate", data=raw, headers=headers), {400, 422})
 
 
+def padded_person(size: int) -> bytes:
+    """VALID_PERSON as JSON, padded with trailing whitespace to exactly `size` bytes."""
+    document = json.dumps(VALID_PERSON).encode()
+    return document + b" " * (size - len(document))
+
+
 def check_body_limit(base: str) -> None:
-    big = b'{"name": "' + b"x" * (1024 * 1024 + 1) + b'"}'
-    response = post(base, "/validate", data=big, headers={"Content-Type": "application/json"})
-    expect_error(response, {413})
+    """Exactly MAX_BODY_BYTES is a body like any other; one byte more gets 413, with or without a
+    Content-Length (a chunked body is counted as it arrives)."""
+    headers = {"Content-Type": "application/json"}
+    body = expect_json(post(base, "/validate", data=padded_person(MAX_BODY_BYTES), headers=headers), 200)
+    expect(body == NORMALISED_PERSON, f"/validate with a body of exactly {MAX_BODY_BYTES} bytes: {body!r}")
+    expect_error(post(base, "/validate", data=padded_person(MAX_BODY_BYTES + 1), headers=headers), {413})
+
+    status, answer, _ = post_chunked(base, "/validate", [padded_person(MAX_BODY_BYTES)])
+    expect(status == 200, f"/validate, chunked, exactly {MAX_BODY_BYTES} bytes: status {status}, expected 200: {answer[:200]!r}")
+    status, answer, _ = post_chunked(base, "/validate", [padded_person(MAX_BODY_BYTES + 1)])
+    expect(status == 413, f"/validate, chunked, {MAX_BODY_BYTES + 1} bytes: status {status}, expected 413: {answer[:200]!r}")
+    expect_error_body(answer, f"/validate, chunked, {MAX_BODY_BYTES + 1} bytes")
+
+
+def check_body_limit_while_reading(base: str) -> None:
+    """A chunked body that does not end is refused once it passes the limit, not read to its end."""
+    total = 64 * MAX_BODY_BYTES
+    status, answer, sent = post_chunked(base, "/validate", endless_string(total))
+    expect(status == 413, f"/validate, chunked, {total} bytes: status {status}, expected 413: {answer[:200]!r}")
+    # Socket buffers on both sides hold a few MiB; a server that reads the whole body takes all 64.
+    expect(sent < 16 * MAX_BODY_BYTES, f"/validate, chunked: the server answered only after {sent} bytes, not at the limit")
+
+
+def endless_string(total: int, piece: int = 64 * 1024) -> Iterable[bytes]:
+    """A JSON document that is one long string: valid all the way, so only the size is wrong."""
+    yield b'{"name": "'
+    for _ in range(total // piece):
+        yield b"x" * piece
+    yield b'"}'
+
+
+def nested(depth: int) -> bytes:
+    """VALID_PERSON with an unknown field whose value brings the document to `depth` levels."""
+    inner = "[" * (depth - 1) + "]" * (depth - 1)
+    return json.dumps(VALID_PERSON)[:-1].encode() + b', "deep": ' + inner.encode() + b"}"
+
+
+def check_validate_depth(base: str) -> None:
+    """Nested up to MAX_JSON_DEPTH levels is fine (unknown fields are dropped); deeper gets 400,
+    however deep, never a crash of the parser."""
+    headers = {"Content-Type": "application/json"}
+    body = expect_json(post(base, "/validate", data=nested(MAX_JSON_DEPTH), headers=headers), 200)
+    expect(body == NORMALISED_PERSON, f"/validate nested {MAX_JSON_DEPTH} deep: {body!r}")
+    cases = {
+        "1,500 nested arrays (3 KB)": b"[" * 1500 + b"]" * 1500,
+        "1,500 nested objects": b'{"a":' * 1500 + b"1" + b"}" * 1500,
+        "100,000 nested arrays": b"[" * 100_000 + b"]" * 100_000,
+        f"nested {MAX_JSON_DEPTH + 1} deep": nested(MAX_JSON_DEPTH + 1),
+    }
+    for label, raw in cases.items():
+        response = post(base, "/validate", data=raw, headers=headers)
+        expect(response.status_code == 400, f"/validate {label}: status {response.status_code}, expected 400: {response.text[:150]}")
+        expect_error(response, {400})
+
+
+# Strings the contract refuses as text: (document, the field the error must name).
+BAD_TEXT = [
+    ({**VALID_PERSON, "name": "Ada\x00Lovelace"}, "name"),
+    ({**VALID_PERSON, "name": "Ada\ud800"}, "name"),
+    ({**VALID_PERSON, "address": {**VALID_PERSON["address"], "city": "Lon\x00don"}}, "address.city"),
+    ({**VALID_PERSON, "address": {**VALID_PERSON["address"], "postcode": "\udfff"}}, "address.postcode"),
+    ({**VALID_PERSON, "tags": ["math\x00"]}, "tags.0"),
+    ({**VALID_PERSON, "tags": ["ok", "\udc80"]}, "tags.1"),
+]
+
+
+def check_validate_text(base: str) -> None:
+    """A NUL or a lone surrogate (escaped in the JSON) in any string field: 422 naming the field."""
+    for document, field in BAD_TEXT:
+        raw = json.dumps(document)  # ensure_ascii: the surrogate travels as a \\ud800 escape
+        response = post(base, "/validate", data=raw, headers={"Content-Type": "application/json"})
+        named = expect_error(response, {422})
+        expect(field in named, f"/validate {raw[:80]}...: errors name {sorted(named)}, expected {field!r}")
+
+
+def check_validate_content_type(base: str) -> None:
+    """/validate takes application/json and application/*+json; any other Content-Type, or none, gets 415."""
+    raw = json.dumps(VALID_PERSON).encode()
+    for content_type in ("application/json; charset=utf-8", "application/vnd.lab+json", "Application/JSON"):
+        body = expect_json(post(base, "/validate", data=raw, headers={"Content-Type": content_type}), 200)
+        expect(body == NORMALISED_PERSON, f"/validate as {content_type}: {body!r}")
+    for content_type in ("text/plain", "application/x-www-form-urlencoded", "application/jsonp", "json", None):
+        response = post(base, "/validate", data=raw, headers={"Content-Type": content_type} if content_type else {})
+        named = expect_error(response, {415})
+        expect("content-type" in named, f"/validate as {content_type}: errors name {sorted(named)}, expected 'content-type'")
+
+
+def check_repeated_query(base: str) -> None:
+    """A repeated query parameter counts by its last value, in every framework."""
+    body = expect_json(get(base, "/io?ms=300&ms=0"), 200)
+    expect(body == {"waited_ms": 0}, f"/io?ms=300&ms=0: body {body!r}, expected the last value, 0")
+    body = expect_json(get(base, "/cpu?n=abc&n=100"), 200)
+    expect(body == {"n": 100, "primes": 25}, f"/cpu?n=abc&n=100: body {body!r}, expected the last value, 100")
+
+
+def check_head_limits(base: str) -> None:
+    """The request head's limits, at their edges: a normal answer within them; beyond them the
+    server's own refusal (status only: a Gunicorn refusal is not the app's to shape)."""
+    host = urlsplit(base).netloc
+    fixed = [f"Host: {host}", "Connection: close"]  # two fields in every case below
+
+    def line_of(size: int) -> str:  # a request line of `size` bytes (without CRLF)
+        return "GET /json?pad=" + "x" * (size - len("GET /json?pad= HTTP/1.1")) + " HTTP/1.1"
+
+    def fields(count: int) -> list[str]:  # `count` header fields in all
+        return [f"X-Pad-{i}: x" for i in range(count - len(fixed))]
+
+    def field_of(size: int) -> list[str]:  # one header line of `size` bytes with its CRLF
+        return ["X-Big: " + "x" * (size - len("X-Big: \r\n"))]
+
+    normal = "GET /json HTTP/1.1"
+    cases = [
+        (f"a request line of {MAX_REQUEST_LINE_BYTES} bytes", line_of(MAX_REQUEST_LINE_BYTES), [], 200),
+        (f"a request line of {MAX_REQUEST_LINE_BYTES + 1} bytes", line_of(MAX_REQUEST_LINE_BYTES + 1), [], 414),
+        (f"{MAX_HEADER_FIELDS} header fields", normal, fields(MAX_HEADER_FIELDS), 200),
+        (f"{MAX_HEADER_FIELDS + 1} header fields", normal, fields(MAX_HEADER_FIELDS + 1), 431),
+        ("5,000 header fields", normal, fields(5000), 431),
+        (f"a header line of {MAX_HEADER_FIELD_BYTES} bytes", normal, field_of(MAX_HEADER_FIELD_BYTES), 200),
+        (f"a header line of {MAX_HEADER_FIELD_BYTES + 1} bytes", normal, field_of(MAX_HEADER_FIELD_BYTES + 1), 431),
+        ("a 1 MiB header line", normal, field_of(MAX_BODY_BYTES), 431),
+    ]
+    for label, request_line, extra, expected in cases:
+        head = "\r\n".join([request_line, *fixed, *extra]) + "\r\n\r\n"
+        status, answer, _ = send_raw(base, [head.encode("latin-1")])
+        expect(status == expected, f"GET with {label}: status {status}, expected {expected}: {answer[:120]!r}")
+
+
+def check_error_shape(base: str) -> None:
+    """No endpoint, or a method the endpoint does not take: the contract's error body, not the framework's."""
+    expect_error(get(base, "/no-such-endpoint"), {404})
+    expect_error(requests.put(base + "/json", timeout=TIMEOUT), {405})
+    expect_error(get(base, "/validate"), {405})
+
+
+def post_chunked(base: str, path: str, parts: Iterable[bytes]) -> tuple[int, bytes, int]:
+    """A JSON POST whose body is sent in chunks as `parts` yields them (no Content-Length), lazily,
+    stopping when the server answers; returns (status, body, bytes sent)."""
+    host = urlsplit(base).netloc
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    )
+    return send_raw(base, itertools.chain([head.encode()], chunked(parts)))
+
+
+def chunked(parts: Iterable[bytes]) -> Iterable[bytes]:
+    """HTTP/1.1 chunked transfer coding of `parts` (no Content-Length)."""
+    for part in parts:
+        if part:
+            yield b"%x\r\n%s\r\n" % (len(part), part)
+    yield b"0\r\n\r\n"
+
+
+def send_raw(base: str, pieces: Iterable[bytes]) -> tuple[int, bytes, int]:
+    """Send a request as raw bytes on a fresh connection, stopping as soon as the server answers
+    (or closes); returns (status, body, bytes sent). Bounded in time by TIMEOUT per step."""
+    url = urlsplit(base)
+    sent = 0
+    try:
+        with socket.create_connection((url.hostname, url.port), timeout=TIMEOUT) as sock:
+            try:
+                for piece in pieces:
+                    view = memoryview(piece)
+                    while view:
+                        readable, writable, _ = select.select([sock], [sock], [], TIMEOUT)
+                        if readable:
+                            raise StopIteration  # answered before the request was over
+                        expect(bool(writable), f"{url.path}: the server took no more bytes for {TIMEOUT} s and did not answer")
+                        count = sock.send(view)
+                        sent += count
+                        view = view[count:]
+            except (StopIteration, BrokenPipeError, ConnectionResetError):
+                pass  # the server spoke first; hear what it said
+            response = http.client.HTTPResponse(sock)
+            response.begin()
+            return response.status, response.read(), sent
+    except (OSError, http.client.HTTPException) as exc:
+        raise ContractError(f"raw request to {base}: no HTTP answer after {sent} bytes: {type(exc).__name__}: {exc}") from None
+
+
+def expect_error_body(raw: bytes, where: str) -> None:
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise ContractError(f"{where}: error body is not JSON: {raw[:200]!r}") from None
+    errors = body.get("errors") if isinstance(body, dict) else None
+    shaped = isinstance(errors, list) and errors and all({"field", "message"} <= set(e) for e in errors)
+    expect(shaped, f"{where}: error body must be {{'errors': [{{'field', 'message'}}, ...]}}, got {body!r}")
 
 
 def check_bad_queries(base: str) -> None:
@@ -202,7 +416,14 @@ CHECKS: list[Callable[[str], None]] = [
     check_validate_invalid,
     check_validate_malformed,
     check_body_limit,
+    check_body_limit_while_reading,
+    check_validate_depth,
+    check_validate_text,
+    check_validate_content_type,
+    check_repeated_query,
     check_bad_queries,
+    check_head_limits,
+    check_error_shape,
 ]
 
 

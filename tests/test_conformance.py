@@ -1,7 +1,9 @@
-"""The endpoint contract, unchanged, against every framework's real server."""
+"""The endpoint contract (docs/contract.md), unchanged, against every framework's real server."""
+
+import importlib.util
 
 import pytest
-from conftest import FRAMEWORKS
+from conftest import FRAMEWORKS, ROOT
 
 from lab import conformance
 
@@ -23,3 +25,12 @@ def test_run_all_reports_a_broken_target():
     failures = conformance.run_all("http://127.0.0.1:9")  # discard port: nothing listens
     assert len(failures) == len(conformance.CHECKS)
     assert failures[0].startswith("check_health:")
+
+
+def test_limits_match_the_contract():
+    """The suite restates the contract's limits (the lab does not import service code): they must agree."""
+    spec = importlib.util.spec_from_file_location("contract", ROOT / "services" / "common" / "contract.py")
+    contract = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(contract)
+    for name in ("MAX_BODY_BYTES", "MAX_REQUEST_LINE_BYTES", "MAX_HEADER_FIELDS", "MAX_HEADER_FIELD_BYTES", "MAX_JSON_DEPTH"):
+        assert getattr(conformance, name) == getattr(contract, name), name

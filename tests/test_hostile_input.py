@@ -5,12 +5,18 @@ another refuses with a crash.
 """
 
 import json
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
 
+import psutil
 import pytest
 import requests
 from conftest import FRAMEWORKS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from lab import conformance
 
 TIMEOUT = 20  # seconds; /io may legitimately wait up to 10 s
 
@@ -90,3 +96,33 @@ def test_validate_raw_bytes(local_services, framework):
         assert response.status_code in (400, 422)
 
     check()
+
+
+def server_processes(port: int) -> list[psutil.Process]:
+    """The server listening on `port` (found by its command line) and its worker processes."""
+    for process in psutil.process_iter(["cmdline"]):
+        cmdline = " ".join(process.info["cmdline"] or [])
+        if ("uvicorn" in cmdline and f"--port {port}" in cmdline) or ("gunicorn" in cmdline and f":{port}" in cmdline):
+            return [process, *process.children(recursive=True)]
+    raise AssertionError(f"no server process found for port {port}")
+
+
+def peak_rss(process: psutil.Process) -> int:
+    """The process's peak resident memory so far (VmHWM), in bytes."""
+    status = Path(f"/proc/{process.pid}/status").read_text()
+    return int(re.search(r"^VmHWM:\s+(\d+) kB", status, re.M).group(1)) * 1024
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_endless_chunked_body_is_cut_off(local_services, framework):
+    """A 128 MiB chunked POST (no Content-Length) is refused at the 1 MiB limit while it arrives:
+    the server answers 413 long before the body ends, and no worker's peak memory grows by the body."""
+    base = local_services[framework]
+    processes = server_processes(urlsplit(base).port)
+    before = {p.pid: peak_rss(p) for p in processes}
+    total = 128 * conformance.MAX_BODY_BYTES
+    status, _, sent = conformance.post_chunked(base, "/validate", conformance.endless_string(total))
+    grown = max(peak_rss(p) - before[p.pid] for p in processes)
+    assert status == 413, f"{framework}: status {status} for a {total}-byte chunked body"
+    assert sent < 16 * conformance.MAX_BODY_BYTES, f"{framework}: answered only after {sent} of {total} bytes"
+    assert grown < 32 * 1024 * 1024, f"{framework}: a worker's peak memory grew by {grown / 2**20:.0f} MiB"

@@ -8,6 +8,7 @@ numbers and the workload live here.
 
 import os
 import random
+import re
 from pathlib import Path
 
 HELLO = "Hello, World!"
@@ -30,8 +31,19 @@ TEMPLATES = str(Path(__file__).resolve().parent / "templates")
 DB_POOL_SIZE_DEFAULT = 10
 DB_CONNECT_TIMEOUT = 3  # seconds: a database that takes longer counts as down
 
-# Request bodies above this get 413 in every service.
+# Request bodies above this get 413 in every service, counted as they arrive (chunked bodies too).
 MAX_BODY_BYTES = 1024 * 1024
+
+# The request head, bounded by the server where it can (Gunicorn: --limit-request-line,
+# --limit-request-fields, --limit-request-field_size in start.sh, which states these same
+# numbers, Gunicorn's defaults) and by the app where it cannot (Uvicorn has no such limits).
+MAX_REQUEST_LINE_BYTES = 4094  # "GET /path?query HTTP/1.1", without CRLF; longer gets 414
+MAX_HEADER_FIELDS = 100  # more header lines get 431
+MAX_HEADER_FIELD_BYTES = 8190  # one "Name: value" line with its CRLF; longer gets 431
+
+# /validate reads JSON documents nested at most this deep (the top-level value is level 1);
+# deeper gets 400, before any parser can run out of stack on them.
+MAX_JSON_DEPTH = 32
 
 # /validate: string fields are 1..100 characters after stripping, at most 10 tags.
 NAME_MAX = 100
@@ -52,14 +64,29 @@ def count_primes(n: int) -> int:
     return sum(sieve)
 
 
+# An integer in a query string: ASCII digits with an optional minus, nothing else. Python's int()
+# (and Pydantic) also take "١٠", "１０", " 7 ", "+7" and "1_0"; the contract does not.
+ASCII_INTEGER = re.compile(r"-?[0-9]+")
+
+
+def ascii_integer(raw: str) -> str:
+    """raw unchanged if it is an integer in ASCII digits; ValueError otherwise (a Pydantic validator too)."""
+    if not ASCII_INTEGER.fullmatch(raw):
+        raise ValueError(f"must be an integer in ASCII digits, got {raw[:50]!r}")
+    return raw
+
+
 def int_param(raw: str | None, name: str, default: int, low: int, high: int) -> int:
-    """Parse a strict integer query parameter; ValueError names the parameter and the rule."""
-    if raw is None or raw == "":
+    """Parse a strict integer query parameter; ValueError names the parameter and the rule.
+
+    A repeated parameter counts by its last value (the caller passes that one), as
+    Starlette and Django read query strings; an empty one is not an integer."""
+    if raw is None:
         return default
     try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be an integer, got {raw!r}") from None
+        value = int(ascii_integer(raw))
+    except ValueError as exc:
+        raise ValueError(f"{name} {exc}") from None
     if not low <= value <= high:
         raise ValueError(f"{name} must be between {low} and {high}, got {value}")
     return value
@@ -68,10 +95,45 @@ def int_param(raw: str | None, name: str, default: int, low: int, high: int) -> 
 def queries_param(raw: str | None) -> int:
     """/queries and /updates: TechEmpower's rule, clamp to 1..500 and anything not an integer is 1."""
     try:
-        value = int(raw)
-    except (TypeError, ValueError):
+        value = int(ascii_integer(raw or ""))
+    except ValueError:
         return QUERIES_MIN
     return max(QUERIES_MIN, min(QUERIES_MAX, value))
+
+
+def is_json_content_type(value: str | None) -> bool:
+    """/validate takes application/json or application/<anything>+json (parameters such as charset
+    allowed); anything else, or none, gets 415."""
+    mime = (value or "").split(";", 1)[0].strip().lower()
+    main, _, sub = mime.partition("/")
+    return main == "application" and (sub == "json" or sub.endswith("+json"))
+
+
+def too_deep(document) -> bool:
+    """Whether a parsed JSON document is nested deeper than MAX_JSON_DEPTH (walked without recursion)."""
+    stack = [(document, 1)]
+    while stack:
+        value, level = stack.pop()
+        if isinstance(value, (dict, list)):
+            if level > MAX_JSON_DEPTH:
+                return True
+            stack.extend((child, level + 1) for child in (value.values() if isinstance(value, dict) else value))
+    return False
+
+
+TOO_DEEP = f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
+NOT_JSON_MEDIA_TYPE = "Content-Type must be application/json"
+BODY_TOO_LARGE = f"request body larger than {MAX_BODY_BYTES} bytes"
+
+
+def text_problem(value: str) -> str | None:
+    """What makes a JSON string unacceptable as text: a NUL, or a lone surrogate (\\ud800 escaped in
+    JSON, not a character in UTF-8). DRF's CharField refuses both by itself; the others call this."""
+    if "\x00" in value:
+        return "must not contain NUL characters (U+0000)"
+    if any("\ud800" <= char <= "\udfff" for char in value):
+        return "must not contain lone surrogates (U+D800..U+DFFF)"
+    return None
 
 
 def random_id() -> int:

@@ -1,4 +1,4 @@
-"""FastAPI implementation of the lab's endpoint contract (see shared DESIGN.md).
+"""FastAPI implementation of the lab's endpoint contract (docs/contract.md).
 
 Idiomatic FastAPI: Pydantic models and Query() constraints do the validation,
 async endpoints wait with asyncio. The database is SQLAlchemy 2's asyncio
@@ -14,7 +14,8 @@ from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.templating import Jinja2Templates
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictInt, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, EmailStr, Field, StrictInt, field_validator
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
@@ -75,20 +76,32 @@ async def get_session():
 DB = Annotated[AsyncSession, Depends(get_session)]
 
 
+def text_value(value: str) -> str:
+    problem = contract.text_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+# A JSON string as the contract takes it: no NUL, no lone surrogate (Pydantic allows NUL).
+Text = Annotated[str, AfterValidator(text_value)]
+Name = Annotated[Text, Field(min_length=1, max_length=contract.NAME_MAX)]
+
+
 class Address(BaseModel):
     model_config = ConfigDict(str_strip_whitespace=True)
-    street: str = Field(min_length=1, max_length=contract.NAME_MAX)
-    city: str = Field(min_length=1, max_length=contract.NAME_MAX)
-    postcode: str = Field(min_length=1, max_length=contract.NAME_MAX)
+    street: Name
+    city: Name
+    postcode: Name
 
 
 class Person(BaseModel):
     model_config = ConfigDict(str_strip_whitespace=True)
-    name: str = Field(min_length=1, max_length=contract.NAME_MAX)
+    name: Name
     email: EmailStr
     age: StrictInt = Field(ge=contract.AGE_MIN, le=contract.AGE_MAX)
     address: Address
-    tags: list[str] = Field(default_factory=list, max_length=contract.TAGS_MAX)
+    tags: list[Text] = Field(default_factory=list, max_length=contract.TAGS_MAX)
 
     @field_validator("email")
     @classmethod
@@ -121,16 +134,94 @@ async def database_down(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(contract.database_problem(reason), status_code=503)
 
 
-@app.middleware("http")
-async def limit_body(request: Request, call_next):
-    # Starlette has no body limit of its own; a declared oversize body is refused unread.
-    length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > contract.MAX_BODY_BYTES:
-        return JSONResponse(
-            contract.error_body([("body", f"larger than {contract.MAX_BODY_BYTES} bytes")]),
-            status_code=413,
-        )
-    return await call_next(request)
+@app.exception_handler(StarletteHTTPException)
+async def http_errors(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    # FastAPI answers {"detail": ...}; the contract wants its own error body (404, 405, 413, 415...).
+    message = str(exc.detail)
+    if isinstance(exc.__cause__, RecursionError):  # FastAPI's "error parsing the body" on deep JSON
+        message = contract.TOO_DEEP
+    body = contract.error_body([(getattr(exc, "field", "request"), message)])
+    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)  # e.g. a 405's Allow
+
+
+class ContractError(StarletteHTTPException):
+    """An HTTP error that names the part of the request it is about."""
+
+    def __init__(self, status_code: int, field: str, message: str):
+        super().__init__(status_code, message)
+        self.field = field
+
+
+class RequestLimits:
+    """Pure ASGI middleware: the contract's limits on the request head and body.
+
+    Uvicorn bounds neither the head nor the body, and Starlette reads a body whole, so:
+    a request line or header over the contract's limits is refused before the app runs, a
+    declared oversize body is refused unread, and a body without Content-Length (chunked)
+    is counted as it arrives and refused at the first chunk past the limit.
+    """
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        problem = head_problem(scope)
+        if problem:
+            status, field, message = problem
+            return await JSONResponse(contract.error_body([(field, message)]), status_code=status)(scope, receive, send)
+
+        received = 0
+
+        async def counted_receive():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > contract.MAX_BODY_BYTES:
+                    # Raised inside the endpoint's read: FastAPI passes HTTPExceptions on to http_errors.
+                    raise ContractError(413, "body", contract.BODY_TOO_LARGE)
+            return message
+
+        await self.app(scope, counted_receive, send)
+
+
+def head_problem(scope) -> tuple[int, str, str] | None:
+    """(status, field, message) if the request line or headers break the contract's limits."""
+    query = b"?" + scope["query_string"] if scope["query_string"] else b""
+    line = len(scope["method"]) + 1 + len(scope["raw_path"]) + len(query) + len(" HTTP/1.1")
+    if line > contract.MAX_REQUEST_LINE_BYTES:
+        return 414, "request", f"request line longer than {contract.MAX_REQUEST_LINE_BYTES} bytes"
+    headers = scope["headers"]
+    if len(headers) > contract.MAX_HEADER_FIELDS:
+        return 431, "headers", f"more than {contract.MAX_HEADER_FIELDS} header fields"
+    for name, value in headers:
+        if len(name) + len(value) + 4 > contract.MAX_HEADER_FIELD_BYTES:  # "name: value\r\n"
+            return 431, "headers", f"header {name[:50].decode('latin-1')!r} longer than {contract.MAX_HEADER_FIELD_BYTES} bytes"
+        if name == b"content-length" and value.isdigit() and int(value) > contract.MAX_BODY_BYTES:
+            return 413, "body", contract.BODY_TOO_LARGE
+    return None
+
+
+app.add_middleware(RequestLimits)
+
+
+async def json_document(request: Request) -> None:
+    """/validate's checks before Pydantic: a JSON Content-Type (FastAPI would otherwise hand the
+    raw bytes to the model) and the contract's nesting depth."""
+    if not contract.is_json_content_type(request.headers.get("content-type")):
+        raise ContractError(415, "content-type", contract.NOT_JSON_MEDIA_TYPE)
+    try:
+        document = await request.json()  # parsed once: FastAPI has read it already
+    except ValueError:
+        return  # not JSON (or empty): FastAPI and Pydantic answer that themselves
+    if contract.too_deep(document):
+        raise ContractError(400, "body", contract.TOO_DEEP)
+
+
+# A query integer: ASCII digits only (Pydantic alone also takes "١٠", " 7 " and "1_0").
+AsciiInt = BeforeValidator(contract.ascii_integer)
 
 
 @app.get("/json")
@@ -144,19 +235,19 @@ async def plaintext():
 
 
 @app.get("/io")
-async def io(ms: int = Query(contract.IO_DEFAULT_MS, ge=0, le=contract.IO_MAX_MS)):
+async def io(ms: Annotated[int, Query(ge=0, le=contract.IO_MAX_MS), AsciiInt] = contract.IO_DEFAULT_MS):
     # How an async framework waits on a downstream call: the worker keeps serving others.
     await asyncio.sleep(ms / 1000)
     return {"waited_ms": ms}
 
 
 @app.get("/cpu")
-def cpu(n: int = Query(contract.CPU_DEFAULT_N, ge=1, le=contract.CPU_MAX_N)):
+def cpu(n: Annotated[int, Query(ge=1, le=contract.CPU_MAX_N), AsciiInt] = contract.CPU_DEFAULT_N):
     # A sync def: FastAPI runs it in its thread pool, as its docs advise for blocking work.
     return {"n": n, "primes": contract.count_primes(n)}
 
 
-@app.post("/validate")
+@app.post("/validate", dependencies=[Depends(json_document)])
 async def validate(person: Person):
     return person.model_dump()
 

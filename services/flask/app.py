@@ -1,4 +1,4 @@
-"""Flask implementation of the lab's endpoint contract (see shared DESIGN.md).
+"""Flask implementation of the lab's endpoint contract (docs/contract.md).
 
 Idiomatic Flask: plain view functions returning dicts, marshmallow schemas for
 the /validate body, a blocking sleep for /io (a sync WSGI worker waits on a
@@ -15,12 +15,15 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 import contract
 
 app = Flask(__name__, template_folder=contract.TEMPLATES)
-app.config["MAX_CONTENT_LENGTH"] = contract.MAX_BODY_BYTES
+# A declared Content-Length over this is refused unread (413). A chunked body is read only up to
+# it, and Werkzeug then stops without a word; one byte more than the contract's limit shows
+# whether the body went on (request_body() below).
+app.config["MAX_CONTENT_LENGTH"] = contract.MAX_BODY_BYTES + 1
 app.json.sort_keys = False
 
 # A Gunicorn sync worker serves one request at a time, so one connection each.
@@ -61,7 +64,19 @@ class Fortune(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     message: Mapped[str]
 
-class StrippedString(fields.String):
+
+class Text(fields.String):
+    """A JSON string as the contract takes it: no NUL, no lone surrogate (marshmallow allows both)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        value = super()._deserialize(value, attr, data, **kwargs)
+        problem = contract.text_problem(value)
+        if problem:
+            raise ValidationError(problem)
+        return value
+
+
+class StrippedString(Text):
     def _deserialize(self, value, attr, data, **kwargs):
         return super()._deserialize(value, attr, data, **kwargs).strip()
 
@@ -87,7 +102,7 @@ class PersonSchema(Schema):
     email = fields.Email(required=True)
     age = fields.Integer(required=True, strict=True, validate=validate.Range(contract.AGE_MIN, contract.AGE_MAX))
     address = fields.Nested(AddressSchema, required=True)
-    tags = fields.List(fields.String(), load_default=list, validate=validate.Length(max=contract.TAGS_MAX))
+    tags = fields.List(Text(), load_default=list, validate=validate.Length(max=contract.TAGS_MAX))
 
     @post_load
     def normalise(self, data, **kwargs):
@@ -109,10 +124,30 @@ def database_down(exc: DBAPIError):
     return jsonify(contract.database_problem(exc.orig if _url else "DATABASE_URL is not set")), 503
 
 
+@app.errorhandler(RequestEntityTooLarge)
+def too_large(exc: RequestEntityTooLarge):
+    return contract_error([("body", contract.BODY_TOO_LARGE)], 413)
+
+
 @app.errorhandler(HTTPException)
 def http_error(exc: HTTPException):
     # Flask answers errors in HTML by default; the contract wants JSON that names the problem.
     return contract_error([("request", exc.description or exc.name)], exc.code or 500)
+
+
+def query_arg(name: str) -> str | None:
+    """A query parameter by its last value when repeated, as Starlette and Django read them
+    (Werkzeug's args.get takes the first)."""
+    values = request.args.getlist(name)
+    return values[-1] if values else None
+
+
+def request_body() -> bytes:
+    """The body, read at most one byte past the contract's limit; a longer one is refused (413)."""
+    body = request.get_data(cache=True)
+    if len(body) > contract.MAX_BODY_BYTES:
+        raise RequestEntityTooLarge()
+    return body
 
 
 @app.get("/json")
@@ -128,7 +163,7 @@ def plaintext():
 @app.get("/io")
 def io():
     try:
-        ms = contract.int_param(request.args.get("ms"), "ms", contract.IO_DEFAULT_MS, 0, contract.IO_MAX_MS)
+        ms = contract.int_param(query_arg("ms"), "ms", contract.IO_DEFAULT_MS, 0, contract.IO_MAX_MS)
     except ValueError as exc:
         return contract_error([("ms", str(exc))], 422)
     time.sleep(ms / 1000)
@@ -138,7 +173,7 @@ def io():
 @app.get("/cpu")
 def cpu():
     try:
-        n = contract.int_param(request.args.get("n"), "n", contract.CPU_DEFAULT_N, 1, contract.CPU_MAX_N)
+        n = contract.int_param(query_arg("n"), "n", contract.CPU_DEFAULT_N, 1, contract.CPU_MAX_N)
     except ValueError as exc:
         return contract_error([("n", str(exc))], 422)
     return {"n": n, "primes": contract.count_primes(n)}
@@ -146,9 +181,17 @@ def cpu():
 
 @app.post("/validate")
 def validate_endpoint():
-    payload = request.get_json(silent=True)
+    if not contract.is_json_content_type(request.content_type):
+        return contract_error([("content-type", contract.NOT_JSON_MEDIA_TYPE)], 415)
+    request_body()
+    try:
+        payload = request.get_json(silent=True)
+    except RecursionError:  # the json module's own limit, far deeper than the contract's
+        return contract_error([("body", contract.TOO_DEEP)], 400)
     if payload is None:
         return contract_error([("body", "request body is not valid JSON")], 400)
+    if contract.too_deep(payload):
+        return contract_error([("body", contract.TOO_DEEP)], 400)
     if not isinstance(payload, dict):
         return contract_error([("body", "expected a JSON object")], 422)
     try:
@@ -164,13 +207,13 @@ def single_query():
 
 @app.get("/queries")
 def queries():
-    ids = contract.random_ids(contract.queries_param(request.args.get("queries")))
+    ids = contract.random_ids(contract.queries_param(query_arg("queries")))
     return [db.session.get(World, id_).as_dict() for id_ in ids]
 
 
 @app.get("/updates")
 def updates():
-    worlds = [db.session.get(World, id_) for id_ in contract.random_ids(contract.queries_param(request.args.get("queries")))]
+    worlds = [db.session.get(World, id_) for id_ in contract.random_ids(contract.queries_param(query_arg("queries")))]
     for world in worlds:
         world.randomnumber = contract.new_random_number(world.randomnumber)
     db.session.commit()

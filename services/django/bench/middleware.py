@@ -1,10 +1,25 @@
-"""A database that is down or unreachable gives 503 with the contract's error body, not a 500 page."""
+"""Errors in the contract's error body: a database that is down gives 503, not a 500 page; a wrong method 405."""
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import Error as DatabaseError
 from django.http import JsonResponse
 
 import contract
+
+
+class MethodNotAllowedMiddleware:
+    """require_GET / require_POST answer 405 with an empty body; the contract wants its error body."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if response.status_code == 405 and not response.content:
+            allowed = response.get("Allow", "")
+            body = contract.error_body([("method", f"{request.method} not allowed here; allowed: {allowed}")])
+            response = JsonResponse(body, status=405, headers={"Allow": allowed})
+        return response
 
 
 class DatabaseDownMiddleware:

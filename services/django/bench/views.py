@@ -1,4 +1,4 @@
-"""Django implementation of the lab's endpoint contract (see shared DESIGN.md).
+"""Django implementation of the lab's endpoint contract (docs/contract.md).
 
 Plain function views returning JsonResponse, DRF serializers for the /validate
 body, a blocking sleep for /io (a sync WSGI worker waits by blocking), Django's
@@ -25,6 +25,21 @@ def contract_error(errors, status):
     return JsonResponse(contract.error_body(errors), status=status)
 
 
+def request_body(request) -> bytes:
+    """The body, with the contract's limit (RequestDataTooBig past it).
+
+    With a Content-Length, Django reads it and DATA_UPLOAD_MAX_MEMORY_SIZE applies. Without one
+    (chunked), Django's WSGI request reads nothing at all; Gunicorn de-chunks wsgi.input and ends
+    it (wsgi.input_terminated), so it is read here, at most one byte past the limit.
+    """
+    if request.META.get("CONTENT_LENGTH") or not request.environ.get("wsgi.input_terminated"):
+        return request.body
+    body = request.environ["wsgi.input"].read(contract.MAX_BODY_BYTES + 1)
+    if len(body) > contract.MAX_BODY_BYTES:
+        raise RequestDataTooBig(contract.BODY_TOO_LARGE)
+    return body
+
+
 @require_GET
 def json_view(request):
     return JsonResponse({"message": contract.HELLO})
@@ -37,6 +52,7 @@ def plaintext(request):
 
 @require_GET
 def io(request):
+    # QueryDict.get gives the last of a repeated parameter, as the contract says.
     try:
         ms = contract.int_param(request.GET.get("ms"), "ms", contract.IO_DEFAULT_MS, 0, contract.IO_MAX_MS)
     except ValueError as exc:
@@ -56,12 +72,18 @@ def cpu(request):
 
 @require_POST
 def validate(request):
+    if not contract.is_json_content_type(request.META.get("CONTENT_TYPE")):
+        return contract_error([("content-type", contract.NOT_JSON_MEDIA_TYPE)], 415)
     try:
-        payload = json.loads(request.body)
+        payload = json.loads(request_body(request))
     except RequestDataTooBig:
-        return contract_error([("body", f"larger than {contract.MAX_BODY_BYTES} bytes")], 413)
-    except (ValueError, UnicodeDecodeError):
+        return contract_error([("body", contract.BODY_TOO_LARGE)], 413)
+    except RecursionError:  # the json module's own limit, far deeper than the contract's
+        return contract_error([("body", contract.TOO_DEEP)], 400)
+    except ValueError:  # UnicodeDecodeError is one
         return contract_error([("body", "request body is not valid JSON")], 400)
+    if contract.too_deep(payload):
+        return contract_error([("body", contract.TOO_DEEP)], 400)
     if not isinstance(payload, dict):
         return contract_error([("body", "expected a JSON object")], 422)
     serializer = PersonSerializer(data=payload)

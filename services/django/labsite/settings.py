@@ -15,6 +15,7 @@ INSTALLED_APPS = ["bench"]
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "bench.middleware.MethodNotAllowedMiddleware",
     "bench.middleware.DatabaseDownMiddleware",
 ]
 ROOT_URLCONF = "labsite.urls"
