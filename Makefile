@@ -14,11 +14,7 @@ SERVICE_VENVS := $(foreach s,$(SERVICES),$(VENV)/services/$(s)/.installed)
 
 PROFILE ?= quick
 ENGINE ?= auto
-# Compose runs the Locust containers as this user, so files under results/ are yours.
-export LAB_UID ?= $(shell id -u)
-export LAB_GID ?= $(shell id -g)
-# No buildx here: compose's own builder, without the Bake warning.
-export COMPOSE_BAKE ?= false
+# `make up` is plain `docker compose up`: the same file, no settings of its own.
 COMPOSE := docker compose
 RUN ?=
 BENCH_ARGS = --profile $(PROFILE) --engine $(ENGINE) \
@@ -85,22 +81,16 @@ lock: $(VENV)/lab/.installed
 	$(VENV)/lab/bin/uv pip compile --quiet --generate-hashes --python-version 3.12 requirements/lab.in -o requirements/lab.txt
 
 # The lab in containers: services, PostgreSQL, Locust web UI on http://127.0.0.1:8089.
-up: .env
+up:
 	$(COMPOSE) up --build --detach --wait
 	@echo "Locust web UI: http://127.0.0.1:8089 (pick a scenario and a target); services on 127.0.0.1:8001-8003"
 
 # Everything the lab started, baselines and leftover Locust run containers included.
-# (The password only matters to `up`: compose refuses to read the file without one.)
 down:
-	POSTGRES_PASSWORD=$${POSTGRES_PASSWORD:-unused} $(COMPOSE) --profile '*' down --remove-orphans
+	$(COMPOSE) --profile '*' down --remove-orphans
 
 logs:
-	POSTGRES_PASSWORD=$${POSTGRES_PASSWORD:-unused} $(COMPOSE) --profile '*' logs --follow
-
-# Settings for compose: the example with a random database password (once; never overwritten).
-.env:
-	sed "s/^POSTGRES_PASSWORD=.*/POSTGRES_PASSWORD=$$(python3 -c 'import secrets; print(secrets.token_hex(16))')/" .env.example > $@
-	chmod 600 $@
+	$(COMPOSE) --profile '*' logs --follow
 
 clean:
 	rm -rf $(VENV) .pytest_cache
