@@ -16,6 +16,8 @@ PROFILE ?= quick
 ENGINE ?= auto
 # `make up` is plain `docker compose up`: the same file, no settings of its own.
 COMPOSE := docker compose
+# Refuses (one line) when another clone's containers hold the lab's compose project.
+OWN_LAB := scripts/own-lab
 RUN ?=
 BENCH_ARGS = --profile $(PROFILE) --engine $(ENGINE) \
 	$(if $(FRAMEWORKS),--frameworks $(FRAMEWORKS)) $(if $(SCENARIOS),--scenarios $(SCENARIOS)) \
@@ -33,6 +35,7 @@ $(VENV)/services/%/.installed: services/%/requirements.txt
 
 # The benchmark, then the report on what it measured (also after Ctrl-C: finished steps are kept).
 bench: setup
+	@$(if $(filter local,$(ENGINE)),true,$(OWN_LAB))
 	@$(LAB) -m lab bench $(BENCH_ARGS); status=$$?; \
 	if [ $$status -ne 2 ]; then $(LAB) -m analysis report || true; fi; exit $$status
 
@@ -82,14 +85,17 @@ lock: $(VENV)/lab/.installed
 
 # The lab in containers: services, PostgreSQL, Locust web UI on http://127.0.0.1:8089.
 up:
+	@$(OWN_LAB)
 	$(COMPOSE) up --build --detach --wait
 	@echo "Locust web UI: http://127.0.0.1:8089 (pick a scenario and a target); services on 127.0.0.1:8001-8003"
 
 # Everything the lab started, baselines and leftover Locust run containers included.
 down:
+	@$(OWN_LAB)
 	$(COMPOSE) --profile '*' down --remove-orphans
 
 logs:
+	@$(OWN_LAB)
 	$(COMPOSE) --profile '*' logs --follow
 
 clean:
