@@ -24,6 +24,11 @@ PNG_METADATA = {"Software": None}
 
 def scenario_charts(levels: pd.DataFrame, scenario: str, order: list[str], baselines: dict[str, str]) -> dict[str, bytes]:
     """{file stem: PNG} for one scenario: throughput, latency, resources, efficiency."""
+    return {name: _png(figure) for name, figure in scenario_figures(levels, scenario, order, baselines).items()}
+
+
+def scenario_figures(levels: pd.DataFrame, scenario: str, order: list[str], baselines: dict[str, str]) -> dict:
+    """{file stem: matplotlib Figure} for one scenario (the caller closes them)."""
     steps = scenario_steps(levels, scenario)
     if steps.empty:
         return {}
@@ -37,7 +42,7 @@ def scenario_charts(levels: pd.DataFrame, scenario: str, order: list[str], basel
     }
 
 
-def _throughput(groups, colour, scenario) -> bytes:
+def _throughput(groups, colour, scenario) -> plt.Figure:
     figure, ax = plt.subplots(figsize=(7, 4))
     for name, rows in groups:
         # Error bars: the interquartile range of the repeats around their median.
@@ -45,20 +50,20 @@ def _throughput(groups, colour, scenario) -> bytes:
         ax.errorbar(rows["users"], rows["rps"], yerr=spread, color=colour[name], capsize=4, linewidth=1.5, label=name)
         _flagged_markers(ax, rows, "rps", colour[name])
     _finish(ax, f"{scenario}: throughput (median of repeats, bars: IQR)", "req/s")
-    return _png(figure)
+    return figure
 
 
-def _latency(groups, colour, scenario) -> bytes:
+def _latency(groups, colour, scenario) -> plt.Figure:
     figure, axes = plt.subplots(1, 3, figsize=(12, 3.8))
     for ax, column in zip(axes, ("p50_ms", "p95_ms", "p99_ms")):
         for name, rows in groups:
             ax.plot(rows["users"], rows[column], color=colour[name], linewidth=1.5, label=name)
             _flagged_markers(ax, rows, column, colour[name])
         _finish(ax, f"{scenario}: {column[:3]} latency", "ms", legend=column == "p50_ms")
-    return _png(figure)
+    return figure
 
 
-def _resources(groups, colour, scenario) -> bytes:
+def _resources(groups, colour, scenario) -> plt.Figure:
     figure, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     for ax, column, title, unit in (
         (axes[0], "server_cpu_percent", "server CPU", "% of one core"),
@@ -68,10 +73,10 @@ def _resources(groups, colour, scenario) -> bytes:
             ax.plot(rows["users"], rows[column], color=colour[name], linewidth=1.5, label=name)
             _flagged_markers(ax, rows, column, colour[name])
         _finish(ax, f"{scenario}: {title}", unit, legend=ax is axes[0])
-    return _png(figure)
+    return figure
 
 
-def _efficiency(groups, colour, scenario, levels, baselines) -> bytes:
+def _efficiency(groups, colour, scenario, levels, baselines) -> plt.Figure:
     figure, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     for name, rows in groups:
         axes[0].plot(rows["users"], rows["requests_per_cpu_second"], color=colour[name], linewidth=1.5, label=name)
@@ -105,7 +110,7 @@ def _efficiency(groups, colour, scenario, levels, baselines) -> bytes:
     else:
         ax.set_axis_off()
         ax.text(0.5, 0.5, f"no server ceiling measured for {scenario}", ha="center", va="center", transform=ax.transAxes)
-    return _png(figure)
+    return figure
 
 
 def _flagged_markers(ax, rows: pd.DataFrame, column: str, colour) -> None:
