@@ -14,12 +14,10 @@ SERVICE_VENVS := $(foreach s,$(SERVICES),$(VENV)/services/$(s)/.installed)
 
 PROFILE ?= quick
 ENGINE ?= auto
-# Compose runs the Locust containers as this user, so files under results/ are yours.
-export LAB_UID ?= $(shell id -u)
-export LAB_GID ?= $(shell id -g)
-# No buildx here: compose's own builder, without the Bake warning.
-export COMPOSE_BAKE ?= false
+# `make up` is plain `docker compose up`: the same file, no settings of its own.
 COMPOSE := docker compose
+# Refuses (one line) when another clone's containers hold the lab's compose project.
+OWN_LAB := scripts/own-lab
 RUN ?=
 BENCH_ARGS = --profile $(PROFILE) --engine $(ENGINE) \
 	$(if $(FRAMEWORKS),--frameworks $(FRAMEWORKS)) $(if $(SCENARIOS),--scenarios $(SCENARIOS)) \
@@ -37,6 +35,7 @@ $(VENV)/services/%/.installed: services/%/requirements.txt
 
 # The benchmark, then the report on what it measured (also after Ctrl-C: finished steps are kept).
 bench: setup
+	@$(if $(filter local,$(ENGINE)),true,$(OWN_LAB))
 	@$(LAB) -m lab bench $(BENCH_ARGS); status=$$?; \
 	if [ $$status -ne 2 ]; then $(LAB) -m analysis report || true; fi; exit $$status
 
@@ -85,22 +84,19 @@ lock: $(VENV)/lab/.installed
 	$(VENV)/lab/bin/uv pip compile --quiet --generate-hashes --python-version 3.12 requirements/lab.in -o requirements/lab.txt
 
 # The lab in containers: services, PostgreSQL, Locust web UI on http://127.0.0.1:8089.
-up: .env
+up:
+	@$(OWN_LAB)
 	$(COMPOSE) up --build --detach --wait
 	@echo "Locust web UI: http://127.0.0.1:8089 (pick a scenario and a target); services on 127.0.0.1:8001-8003"
 
 # Everything the lab started, baselines and leftover Locust run containers included.
-# (The password only matters to `up`: compose refuses to read the file without one.)
 down:
-	POSTGRES_PASSWORD=$${POSTGRES_PASSWORD:-unused} $(COMPOSE) --profile '*' down --remove-orphans
+	@$(OWN_LAB)
+	$(COMPOSE) --profile '*' down --remove-orphans
 
 logs:
-	POSTGRES_PASSWORD=$${POSTGRES_PASSWORD:-unused} $(COMPOSE) --profile '*' logs --follow
-
-# Settings for compose: the example with a random database password (once; never overwritten).
-.env:
-	sed "s/^POSTGRES_PASSWORD=.*/POSTGRES_PASSWORD=$$(python3 -c 'import secrets; print(secrets.token_hex(16))')/" .env.example > $@
-	chmod 600 $@
+	@$(OWN_LAB)
+	$(COMPOSE) --profile '*' logs --follow
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -67,8 +67,11 @@ CLAIMS_INTRO = (
 )
 
 CHART_NOTE = (
-    f"Charts: hollow markers are generator-bound levels ({GENERATOR_MARK}, a floor), a red ring marks unstable "
-    f"repeats ({UNSTABLE_MARK}); error bars on throughput are the interquartile range of the repeats."
+    f"Charts: with one user level, a bar per framework; with several, a line per framework over the levels, each "
+    f"with its own marker shape, shifted a little sideways so equal values do not hide one another. Generator-bound "
+    f"levels ({GENERATOR_MARK}, a floor) are hollow markers or hollow hatched bars, unstable repeats ({UNSTABLE_MARK}) "
+    f"a red ring or a red edge; error bars on throughput are the interquartile range of the repeats. A framework "
+    f"without a bar in the share-of-ceiling chart is named there with the reason."
 )
 
 

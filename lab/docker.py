@@ -28,6 +28,8 @@ from .settings import GeneratorSettings
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 ENV_FILE = ROOT / ".env"
 ENV_EXAMPLE = ROOT / ".env.example"
+# Given after COMPOSE_FILE, it publishes PostgreSQL on the host, with a password (database_server()).
+POSTGRES_PORT_FILE = ROOT / "docker-compose.postgres-port.yml"
 # The compose file's `name:`, unless COMPOSE_PROJECT_NAME says otherwise (as for `docker compose`).
 PROJECT = os.environ.get("COMPOSE_PROJECT_NAME") or "framework-load-lab"
 LOCUST_SERVICES = ("master", "worker")
@@ -65,19 +67,13 @@ def choose_engine(name: str, say=print) -> str:
 
 
 def password() -> str:
-    """POSTGRES_PASSWORD from the environment or .env; .env is created from .env.example if missing."""
-    if os.environ.get("POSTGRES_PASSWORD"):
-        return os.environ["POSTGRES_PASSWORD"]
-    if not ENV_FILE.exists():
-        # As `make .env` does: the example with a random password, private to this user.
-        text = ENV_EXAMPLE.read_text().replace("POSTGRES_PASSWORD=change-me", f"POSTGRES_PASSWORD={secrets.token_hex(16)}")
-        ENV_FILE.touch(mode=0o600)
-        ENV_FILE.write_text(text)
-    for line in ENV_FILE.read_text().splitlines():
-        key, _, value = line.partition("=")
-        if key.strip() == "POSTGRES_PASSWORD" and value.strip():
-            return value.strip().strip("'\"")
-    raise LabError(f"{ENV_FILE} sets no POSTGRES_PASSWORD; add one (see {ENV_EXAMPLE.name})")
+    """The database password for this run: POSTGRES_PASSWORD if set, else a random one (no file).
+
+    The runner publishes PostgreSQL on the host (database_server()), where anyone on the machine
+    can reach the port, so it never uses the compose file's default, which is for the compose
+    network alone; the database is fresh on every start, so nothing needs to keep the password.
+    """
+    return os.environ.get("POSTGRES_PASSWORD") or secrets.token_hex(16)
 
 
 def cpuset(cores: list[int]) -> str:
@@ -344,7 +340,9 @@ class DockerEngine(Engine):
         """The compose PostgreSQL, up and healthy; its URL as seen from the host."""
         compose = self.compose()
         try:
-            compose.run("up", "--detach", "--wait", "--wait-timeout", "90", "postgres", what="postgres")
+            # Published on the host with this run's password (plain `docker compose up` does not publish it).
+            # Later `up --no-deps` of the targets leave it as it is.
+            compose.run("--file", str(POSTGRES_PORT_FILE), "up", "--detach", "--wait", "--wait-timeout", "90", "postgres", what="postgres")
         except LabError as problem:
             logs = self.logs("postgres")
             compose.run("rm", "--stop", "--force", "postgres", what="postgres")

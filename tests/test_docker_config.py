@@ -14,6 +14,8 @@ from conftest import ROOT
 from lab import catalog
 
 SERVICES = catalog.services()
+# The override the runner adds to publish PostgreSQL on the host (lab/docker.py database_server()).
+POSTGRES_PORT_FILE = "docker-compose.postgres-port.yml"
 BASE = "python:3.12.12-slim-bookworm"
 
 
@@ -26,16 +28,21 @@ def tool_or_skip(*command: str) -> None:
         pytest.skip(f"`{' '.join(command)}` does not work here")
 
 
-def compose_config(**env: str) -> dict:
+def compose(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`docker compose` on the lab's file with the file's own defaults, not this shell's: no .env,
+    none of the settings a developer may have exported (under CI, for one, LAB_UID=0)."""
     tool_or_skip("docker", "compose", "version")
-    # The file's own defaults, not this shell's: under CI (root) the Makefile exports LAB_UID=0,
-    # which rightly makes Locust run as the invoking user, root there.
-    ignored = ("LAB_BIND", "LOCUST_WEB_BIND", "POSTGRES_PORT", "COMPOSE_PROJECT_NAME", "LAB_UID", "LAB_GID")
+    ignored = ("LAB_BIND", "LOCUST_WEB_BIND", "POSTGRES_PORT", "POSTGRES_PASSWORD", "COMPOSE_PROJECT_NAME", "COMPOSE_FILE", "LAB_UID", "LAB_GID")
     clean = {k: v for k, v in os.environ.items() if k not in ignored}
-    result = subprocess.run(
-        ["docker", "compose", "--file", str(ROOT / "docker-compose.yml"), "--env-file", os.devnull, "--profile", "*", "config", "--format", "json"],
-        cwd=ROOT, capture_output=True, text=True, env={**clean, "POSTGRES_PASSWORD": "test-only", **env}, timeout=60,
+    return subprocess.run(
+        ["docker", "compose", "--file", str(ROOT / "docker-compose.yml"), "--env-file", os.devnull, *args],
+        cwd=ROOT, capture_output=True, text=True, env={**clean, **(env or {})}, timeout=60,
     )  # fmt: skip
+
+
+def compose_config(*files: str, **env: str) -> dict:
+    extra = [arg for name in files for arg in ("--file", str(ROOT / name))]
+    result = compose(*extra, "--profile", "*", "config", "--format", "json", env=env)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -45,14 +52,80 @@ def config():
     return compose_config()
 
 
-def test_compose_config_is_valid_and_needs_a_password():
-    tool_or_skip("docker", "compose", "version")
-    env = {k: v for k, v in os.environ.items() if k != "POSTGRES_PASSWORD"}
-    result = subprocess.run(
-        ["docker", "compose", "--env-file", os.devnull, "config", "--quiet"], cwd=ROOT, capture_output=True, text=True, env=env, timeout=60
-    )
-    assert result.returncode != 0
-    assert "POSTGRES_PASSWORD" in result.stderr and ".env.example" in result.stderr
+def test_plain_compose_needs_no_settings():
+    # A fresh clone: no .env, nothing exported; `docker compose up` must not stop at a missing value.
+    result = compose("config", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "", result.stderr  # not even a "variable is not set" warning
+
+
+def test_postgres_is_reachable_only_on_the_compose_network(config):
+    # No secret needed from the user because nothing outside the compose network can reach it.
+    assert "ports" not in config["services"]["postgres"]
+    password = config["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"]
+    for name in catalog.frameworks():
+        assert config["services"][name]["environment"]["DATABASE_URL"].startswith(f"postgresql://postgres:{password}@postgres:5432/")
+
+
+def test_published_postgres_needs_a_password_and_only_loopback():
+    # The runner's way (lab/docker.py): published on the host for it to create and seed its database.
+    refused = compose("--file", str(ROOT / POSTGRES_PORT_FILE), "config", "--quiet")
+    assert refused.returncode != 0
+    assert "POSTGRES_PASSWORD" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    published = compose_config(POSTGRES_PORT_FILE, POSTGRES_PASSWORD="runner-made")
+    postgres = published["services"]["postgres"]
+    assert [(p["host_ip"], p["published"], p["target"]) for p in postgres["ports"]] == [("127.0.0.1", "15432", 5432)]
+    assert postgres["environment"]["POSTGRES_PASSWORD"] == "runner-made"
+    assert published["services"]["flask"]["environment"]["DATABASE_URL"].startswith("postgresql://postgres:runner-made@postgres:5432/")
+
+
+def test_runner_makes_its_own_password_and_writes_no_file(monkeypatch):
+    from lab import docker as lab_docker
+
+    monkeypatch.delenv("POSTGRES_PASSWORD", raising=False)
+    env_file_before = lab_docker.ENV_FILE.exists()
+    first, second = lab_docker.password(), lab_docker.password()
+    assert re.fullmatch(r"[0-9a-f]{32}", first) and first != second
+    assert lab_docker.ENV_FILE.exists() == env_file_before
+    monkeypatch.setenv("POSTGRES_PASSWORD", "chosen")
+    assert lab_docker.password() == "chosen"
+
+
+def locust_image_user() -> str:
+    return re.findall(r"^USER (\S+)", (ROOT / "locustfiles" / "Dockerfile").read_text(), re.M)[-1]
+
+
+def test_locust_in_plain_compose_runs_as_its_image_user_and_writes_nothing_on_the_host(config):
+    for role in ("master", "worker"):
+        service = config["services"][role]
+        assert service["user"] == locust_image_user(), role
+        # No bind mount: nothing Locust does in the web UI lands in the clone (nor makes results/ as root).
+        assert not [v for v in service.get("volumes", []) if v["type"] == "bind"], role
+
+
+def make_env(target: str) -> dict:
+    """The environment `make <target>` gives docker compose (COMPOSE swapped for a program that prints it)."""
+    dump = f"{sys.executable} -c 'import json, os; print(json.dumps(dict(os.environ)))'"
+    env = {k: v for k, v in os.environ.items() if k not in ("LAB_UID", "LAB_GID", "COMPOSE_BAKE", "POSTGRES_PASSWORD", "MAKEFLAGS")}
+    result = subprocess.run(["make", "--no-print-directory", "-s", target, f"COMPOSE={dump}"], cwd=ROOT, capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.splitlines()[0])
+
+
+def test_make_up_gives_compose_what_plain_compose_gets(config):
+    had_env_file = (ROOT / ".env").exists()
+    try:
+        env = make_env("up")
+        # `make up` is `docker compose up`: it needs no set-up step (no .env) either.
+        assert had_env_file or not (ROOT / ".env").exists(), "make up wrote a .env"
+    finally:
+        if not had_env_file:
+            (ROOT / ".env").unlink(missing_ok=True)
+    # No COMPOSE_BAKE (its `false` is deprecated and warned about), no uid of its own, no password.
+    for name in ("COMPOSE_BAKE", "LAB_UID", "LAB_GID", "POSTGRES_PASSWORD"):
+        assert name not in env, name
+    ours = {k: v for k, v in env.items() if k.startswith(("LAB_", "COMPOSE_", "POSTGRES_", "LOCUST_", "SERVER_"))}
+    assert compose_config(**ours) == config
 
 
 @pytest.mark.parametrize("name", list(SERVICES))
@@ -105,7 +178,7 @@ def test_services_wait_for_a_healthy_database(config):
     for name in catalog.frameworks():
         service = config["services"][name]
         assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
-        assert service["environment"]["DATABASE_URL"].startswith("postgresql://postgres:test-only@postgres:5432/")
+        assert service["environment"]["DATABASE_URL"].startswith("postgresql://postgres:")
     assert "pg_isready" in config["services"]["postgres"]["healthcheck"]["test"]
 
 
