@@ -5,8 +5,9 @@ lab/engine.py (what an engine provides; lab/local.py and lab/docker.py), lab/tar
 (targets and the conformance gate), lab/step.py (one step), lab/locust.py (one measured
 window on the run's Locust master), lab/records.py (manifest.json and step.json).
 
-Exit codes (also the manifest's status): 0 complete, every step measured; 3 partial, some
-steps skipped or failed; 1 nothing measured; 130 interrupted; 2 refused before starting.
+Exit codes (also in the manifest, with its status): 0 complete, every step measured; 3 partial,
+some steps skipped or failed; 1 empty, nothing measured; 2 failed (refused, or the lab could not
+start: the manifest's reason says why); 130 interrupted.
 """
 
 import signal
@@ -32,7 +33,7 @@ from .targets import ConformanceGate, TargetSet
 console = Console(highlight=False, soft_wrap=True)
 
 ENGINES = {"local": LocalEngine, "docker": DockerEngine}
-EXIT_CODES = {"complete": 0, "partial": 3, "empty": 1, "interrupted": 130}
+EXIT_CODES = {"complete": 0, "partial": 3, "empty": 1, "failed": 2, "interrupted": 130}
 
 
 def say(text: str) -> None:
@@ -213,6 +214,9 @@ class Bench:
         except KeyboardInterrupt:
             console.print("[bold yellow]interrupted: stopping targets and Locust; the finished steps are kept[/]")
             status = "interrupted"
+            raise
+        except LabError as problem:
+            status, manifest.reason = "failed", str(problem)
             raise
         finally:
             lap("cleanup_s")

@@ -26,8 +26,6 @@ from .locust import Master
 from .settings import GeneratorSettings
 
 COMPOSE_FILE = ROOT / "docker-compose.yml"
-ENV_FILE = ROOT / ".env"
-ENV_EXAMPLE = ROOT / ".env.example"
 # Given after COMPOSE_FILE, it publishes PostgreSQL on the host, with a password (database_server()).
 POSTGRES_PORT_FILE = ROOT / "docker-compose.postgres-port.yml"
 # The compose file's `name:`, unless COMPOSE_PROJECT_NAME says otherwise (as for `docker compose`).
@@ -316,9 +314,6 @@ class DockerEngine(Engine):
             # The runner polls /health itself; Docker's checks would start a Python on the measured cores.
             "LAB_HEALTH_INTERVAL": "1h",
             "POSTGRES_PASSWORD": self.password,
-            # Locust writes the step's files as this user, so they belong to whoever runs the lab.
-            "LAB_UID": os.environ.get("LAB_UID", str(os.getuid())),
-            "LAB_GID": os.environ.get("LAB_GID", str(os.getgid())),
         }
         return Compose({**env, **(extra or {})})
 
@@ -444,7 +439,7 @@ class DockerGenerator(Generator):
             "web_url": self.web_url,
             "image": image_facts(self.engine.client, LOCUST_IMAGE),
             "python": self.containers("master")[0].exec_run(["python", "--version"]).output.decode().strip(),
-            "user": f"{os.environ.get('LAB_UID', os.getuid())}:{os.environ.get('LAB_GID', os.getgid())}",
+            "user": self.containers("master")[0].attrs["Config"]["User"],
         }
 
     def log_tail(self, lines: int = 15) -> str:

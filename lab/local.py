@@ -25,10 +25,19 @@ from .settings import GeneratorSettings
 VENVS = ROOT / ".venv" / "services"
 
 
-def port_in_use(host: str, port: int) -> bool:
-    with socket.socket() as probe:
-        probe.settimeout(1)
-        return probe.connect_ex((host, port)) == 0
+def port_problem(host: str, port: int) -> str | None:
+    """Why nothing new can listen on host:port (taken, or not an address of this machine), or None.
+
+    It tries to bind, as the server would, rather than connect: no packet is sent anywhere.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as problem:
+            return problem.strerror or str(problem)
+    return None
 
 
 def stop_process_group(process: subprocess.Popen, grace: float = 10) -> None:
@@ -96,9 +105,10 @@ class LocalTarget(Target):
         return env
 
     def start(self) -> None:
-        if port_in_use(self.host, self.framework.port):
+        problem = port_problem(self.host, self.framework.port)
+        if problem:
             raise LabError(
-                f"{self.name}: port {self.framework.port} on {self.host} is already in use; "
+                f"{self.name}: cannot listen on {self.host}:{self.framework.port} ({problem}); "
                 "stop whatever listens there (another `make serve`?) so the lab measures its own server"
             )
         self.process = spawn([str(self.framework.start_command)], self.log_path, set(self.cores), self.env())
@@ -170,10 +180,11 @@ class LocalGenerator(Generator):
     def start(self) -> None:
         s = self.settings
         for what, host, port in (("web UI", s.web_host, s.web_port), ("master", s.master_bind, s.master_port)):
-            if port_in_use(host, port):
+            problem = port_problem(host, port)
+            if problem:
                 raise LabError(
-                    f"Locust's {what} port {host}:{port} is already in use (another Locust, `make ui`, or `docker compose up`?); "
-                    "stop it, or move the lab's with LOCUST_WEB_PORT / LOCUST_MASTER_PORT"
+                    f"Locust's {what} cannot listen on {host}:{port} ({problem}): another Locust, `make ui` or "
+                    "`docker compose up` there? Stop it, or move the lab's with LOCUST_WEB_PORT / LOCUST_MASTER_PORT / LOCUST_MASTER_BIND"
                 )
         self.master_process = spawn(self.master_command(), self.logs / "master.log", set(self.cores))
         for index in range(self.workers):

@@ -123,6 +123,7 @@ class Master:
         reply = self.post("/swarm", form)
         if not reply.get("success"):
             raise LabError(f"the Locust master refused to start {user_class} x{users} against {host}: {reply.get('message')}")
+        problems: dict[str, str] = {}  # worker -> the first thing seen wrong with it
         try:
             self.wait_spawned(users)
             lap("spawn")
@@ -130,21 +131,23 @@ class Master:
             lap("settle_and_warmup")
             start = self.post("/lab/window/start")
             lap("window_start")
-            problems = [f"Locust worker {worker} did not answer at the start of the window" for worker in start.get("silent", [])]
+            for worker in start.get("silent", []):
+                problems.setdefault(worker, "did not answer at the start of the window")
             if not problems:
-                problems = self.watch(duration, set(start.get("workers", [])), tick)
+                problems.update(self.watch(duration, set(start.get("workers", [])), tick))
             lap("window")
         finally:
             stop = self.post("/lab/window/stop")
         lap("window_stop")
         started_with = set(start.get("workers", []))
-        answered = {worker["id"] for worker in stop.get("workers", [])}
-        problems += [f"Locust worker {worker} was missing at the end of the step (no heartbeat)" for worker in stop.get("missing", [])]
-        problems += [f"Locust worker {worker} was lost during the step (it stopped answering the master)" for worker in sorted(started_with - answered)]
+        for worker in sorted(started_with & set(stop.get("missing", []))):
+            problems.setdefault(worker, "was lost during the step (no heartbeat)")
+        for worker in sorted(started_with - {w["id"] for w in stop.get("workers", [])}):
+            problems.setdefault(worker, "was lost during the step (it did not answer at the end)")
         csv = {name: self.get(route).text for name, route in CSV_ROUTES.items()}
         stats = self.stats()
         lap("downloads")
-        return Window(csv=csv, start=start, stop=stop, stats=stats, problems=list(dict.fromkeys(problems)), phases=phases)
+        return Window(csv=csv, start=start, stop=stop, stats=stats, problems=[f"Locust worker {w} {why}" for w, why in problems.items()], phases=phases)
 
     def wait_spawned(self, users: int, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
@@ -155,7 +158,7 @@ class Master:
             time.sleep(0.05)
         raise LabError(f"Locust did not start all {users} users within {timeout:.0f} s (state {stats.get('state')}, {stats.get('user_count')} users)")
 
-    def watch(self, duration: float, workers: set[str], tick: Callable[[dict], None]) -> list[str]:
+    def watch(self, duration: float, workers: set[str], tick: Callable[[dict], None]) -> dict[str, str]:
         """Wait out the window, polling once a second; a worker that goes missing ends it early."""
         end = time.monotonic() + duration
         while (left := end - time.monotonic()) > 0:
@@ -163,7 +166,7 @@ class Master:
             stats = self.stats()
             tick(stats)
             states = {w["id"]: w.get("state") for w in stats.get("workers", [])}
-            lost = sorted(worker for worker in workers if states.get(worker) in (None, "missing"))
+            lost = {worker: f"was lost during the step ({states.get(worker) or 'gone'})" for worker in workers if states.get(worker) in (None, "missing")}
             if lost:
-                return [f"Locust worker {worker} was lost during the step ({states.get(worker) or 'gone'})" for worker in lost]
-        return []
+                return lost
+        return {}

@@ -28,7 +28,8 @@ class RecordError(Exception):
 @dataclass
 class Manifest:
     run_id: str
-    status: str = "running"  # running, complete, partial, interrupted, failed, empty
+    status: str = "running"  # running, complete, partial, empty, interrupted, failed
+    reason: str | None = None  # why a run failed before it could measure
     started_at: str | None = None
     finished_at: str | None = None
     exit_code: int | None = None

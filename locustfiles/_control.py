@@ -110,7 +110,8 @@ class MasterWindow:
         """Every connected worker's reply, and the ids of those that did not answer in time."""
         self.nonce += 1
         self.replies = {}
-        expected = [client.id for client in self.runner.clients.values()]
+        # A worker the master already counts as missing (no heartbeat) cannot answer: not asked.
+        expected = [client.id for client in self.runner.clients.values() if client.state != "missing"]
         for client_id in expected:
             self.runner.send_message("lab_flush", {"nonce": self.nonce, "phase": phase}, client_id=client_id)
         deadline = time.monotonic() + FLUSH_TIMEOUT

@@ -73,14 +73,12 @@ def docker_engine(request):
             request.config.get_terminal_writer().line(f"docker tests: built the offline stand-in for {tag}")
 
 
-# The environment the docker tests give compose and the runner: a fresh database password, files
-# owned by whoever runs the tests, no bake (it needs buildx).
+# The environment the docker tests give compose and the runner: a fresh database password, no bake
+# (it needs buildx, which a machine without a registry lacks).
 DOCKER_ENV = {
     **os.environ,
     "COMPOSE_BAKE": "false",
     "POSTGRES_PASSWORD": secrets.token_hex(12),
-    "LAB_UID": str(os.getuid()),
-    "LAB_GID": str(os.getgid()),
 }
 
 

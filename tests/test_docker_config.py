@@ -83,10 +83,11 @@ def test_runner_makes_its_own_password_and_writes_no_file(monkeypatch):
     from lab import docker as lab_docker
 
     monkeypatch.delenv("POSTGRES_PASSWORD", raising=False)
-    env_file_before = lab_docker.ENV_FILE.exists()
+    env_file = lab_docker.ROOT / ".env"
+    env_file_before = env_file.exists()
     first, second = lab_docker.password(), lab_docker.password()
     assert re.fullmatch(r"[0-9a-f]{32}", first) and first != second
-    assert lab_docker.ENV_FILE.exists() == env_file_before
+    assert env_file.exists() == env_file_before
     monkeypatch.setenv("POSTGRES_PASSWORD", "chosen")
     assert lab_docker.password() == "chosen"
 

@@ -12,10 +12,12 @@ import ipaddress
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import docker
 import pytest
@@ -28,6 +30,7 @@ from lab.docker import PROJECT, PROJECT_LABEL
 pytestmark = [pytest.mark.docker, pytest.mark.e2e]
 
 BIND = os.environ.get("LAB_BIND", "127.0.0.1")
+ARTIFACTS = ROOT / "test-artifacts"
 
 
 def compose(*args: str, timeout: float = 1800, check: bool = True) -> subprocess.CompletedProcess:
@@ -75,8 +78,9 @@ def test_images_run_as_non_root(lab_up, client):
         assert image_user and image_user.split(":")[0] not in ("0", "root"), name
         if name in FRAMEWORKS:
             assert uid != "0", name
-    # Locust runs as whoever runs the lab (LAB_UID), so its files are theirs.
-    assert service_container(client, "master").exec_run(["id", "-u"]).output.decode().strip() == str(os.getuid())
+    # Locust runs as its image's user whoever starts it: it writes nothing on the host.
+    for name in ("master", "worker"):
+        assert service_container(client, name).exec_run(["id", "-u"]).output.decode().strip() == "10001"
 
 
 def test_workers_can_reuse_source_ports_in_time_wait(lab_up, client):
@@ -150,26 +154,73 @@ def test_picking_a_target_in_the_ui_loads_that_target(lab_up, client, picked):
     assert used[picked] > 2 * others, used
 
 
+def chromium_flags(profile: Path) -> list[str]:
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        message = "chromium is not installed (apt-get install -y --no-install-recommends chromium)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run", f"--user-data-dir={profile}"]  # fmt: skip
+
+
+def watch_a_step_in_the_web_ui(bench: subprocess.Popen, profile: Path) -> dict:
+    """While the bench runs, as a person would: open the web UI once a step is measuring, keep a
+    screenshot, and read what the page and the API show."""
+    ui = f"http://{BIND}:8089"
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and bench.poll() is None:
+        try:
+            stats = requests.get(f"{ui}/stats/requests", timeout=2).json()
+        except (requests.RequestException, ValueError):
+            stats = {}
+        if stats.get("state") == "running" and stats.get("user_count") == 4 and stats.get("total_rps", 0) > 0:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("no step was seen running in the web UI")
+    flags = chromium_flags(profile)
+    dom = subprocess.run([*flags, "--virtual-time-budget=3000", "--dump-dom", ui], capture_output=True, text=True, timeout=60)
+    ARTIFACTS.mkdir(exist_ok=True)
+    screenshot = ARTIFACTS / "webui-docker-bench.png"
+    screenshot.unlink(missing_ok=True)
+    subprocess.run([*flags, "--virtual-time-budget=3000", f"--screenshot={screenshot}", "--window-size=1400,900", ui],
+                   capture_output=True, text=True, timeout=60)  # fmt: skip
+    return {"stats": stats, "dom": dom.stdout, "screenshot": screenshot}
+
+
 @pytest.fixture(scope="module")
 def docker_run(lab_up, tmp_path_factory):
-    """The runner's smoke bench on the docker engine (it takes the running lab over and shuts it down)."""
+    """The runner's bench on the docker engine, a tiny quick profile (ceilings, wrk) with the compose
+    master and 2 workers; it takes the running lab over and shuts it down. A person watches one
+    step in the web UI meanwhile."""
     results = tmp_path_factory.mktemp("docker-results")
     command = [
-        sys.executable, "-m", "lab", "bench", "--engine", "docker", "--profile", "smoke",
-        "--users", "4", "--duration", "2", "--warmup", "1", "--results", str(results),
+        sys.executable, "-m", "lab", "bench", "--engine", "docker", "--profile", "quick", "--scenarios", "json", "--repeats", "1",
+        "--users", "4", "--duration", "3", "--warmup", "1", "--results", str(results),
     ]  # fmt: skip
     started = time.monotonic()
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=1200, env={**DOCKER_ENV, "LOCUST_WORKERS": "2"})
-    print(f"docker smoke bench took {time.monotonic() - started:.0f} s")
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    with open(results / "bench.out", "w") as output:
+        bench = subprocess.Popen(command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT, text=True, env={**DOCKER_ENV, "LOCUST_WORKERS": "2"})
+    try:
+        watched = watch_a_step_in_the_web_ui(bench, tmp_path_factory.mktemp("chromium"))
+        bench.wait(timeout=1200)
+    finally:
+        bench.kill()
+    print(f"docker bench took {time.monotonic() - started:.0f} s")
+    text = (results / "bench.out").read_text()
+    assert bench.returncode == 0, text[-4000:]
     (run_dir,) = [p for p in results.iterdir() if p.is_dir()]
-    return run_dir
+    return run_dir, watched
 
 
 def test_bench_manifest_records_the_containers(docker_run):
-    manifest = json.loads((docker_run / "manifest.json").read_text())
+    run_dir, _ = docker_run
+    manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["status"] == "complete" and manifest["engine"] == "docker"
     assert manifest["locust"]["workers"] == 2 and manifest["locust"]["processes"] == 3
+    assert "--master" in manifest["locust"]["master_command"] and "--worker" in manifest["locust"]["worker_command"]
     assert manifest["locust"]["image"]["id"].startswith("sha256:")
     assert manifest["locust"]["python"].startswith("Python 3.12")
     for tag, image in manifest["engine_details"]["base_images"].items():
@@ -187,24 +238,33 @@ def test_bench_manifest_records_the_containers(docker_run):
     assert manifest["targets"]["flask"]["workers"] == 2 * len(manifest["cores"]["server"]) + 1
 
 
-def test_bench_steps_keep_locust_final_numbers_in_the_host_folder(docker_run):
-    steps = sorted(docker_run.glob("steps/*/*/*/step.json"))
+def test_the_web_ui_shows_the_step_a_bench_runs(docker_run):
+    _, watched = docker_run
+    # The compose master is the bench's: the page shows the running step, its target and users.
+    assert watched["stats"]["worker_count"] == 2
+    assert re.search(r"http://(fastapi|flask|django|bare-asgi|bare-wsgi):80\d\d", watched["dom"]), watched["dom"][-2000:]
+    assert "RUNNING" in watched["dom"].upper()
+    assert watched["screenshot"].read_bytes().startswith(b"\x89PNG") and watched["screenshot"].stat().st_size > 20_000
+
+
+def test_bench_steps_keep_locusts_numbers_for_their_windows(docker_run):
+    run_dir, _ = docker_run
+    steps = sorted(run_dir.glob("steps/*/*/*/step.json"))
     assert len(steps) == 3
     for step_file in steps:
         step = json.loads(step_file.read_text())
         assert step["status"] == "ok", step
         folder = step_file.parent
-        final = json.loads((folder / "locust_final.json").read_text())
         with open(folder / "locust_stats.csv", newline="") as handle:
             total = next(row for row in csv.DictReader(handle) if row["Name"] == "Aggregated")
-        assert int(total["Request Count"]) == final["total_requests"] > 0
+        web = next(row for row in json.loads((folder / "locust_web_stats.json").read_text())["stats"] if row["name"] == "Aggregated")
+        assert int(total["Request Count"]) == web["num_requests"] > 0
         assert int(total["Failure Count"]) == 0
-        workers = json.loads((folder / "locust_workers.json").read_text())["workers"]
-        assert len(workers) == 2 and all(w["cpu_seconds"] > 0 for w in workers)
+        workers = step["locust"]["workers"]
+        assert len(workers) == 2 and all(w["requests"] > 0 and w["cpu_percent"] > 0 for w in workers)
+        assert sum(w["requests"] for w in workers) == int(total["Request Count"])
         assert step["server"]["cpu_seconds"] > 0 and step["server"]["peak_rss_mb"] > 10
-        assert step["locust"]["cpu_percent"] > 0
-        # Written by the containers through the volume, as the user who runs the lab.
-        assert (folder / "locust_stats.csv").stat().st_uid == os.getuid()
+        assert step["locust"]["processes"]["cpu_seconds"] > 0
 
 
 def test_bench_leaves_no_container_behind(docker_run, client):
@@ -212,6 +272,7 @@ def test_bench_leaves_no_container_behind(docker_run, client):
 
 
 def test_analysis_reads_the_docker_run(docker_run):
+    docker_run, _ = docker_run
     result = subprocess.run([sys.executable, "-m", "analysis", "report", str(docker_run)], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     tidy = list(csv.DictReader(open(docker_run / "report" / "tidy.csv")))
