@@ -2,7 +2,6 @@
 
 import argparse
 import os
-import signal
 import sys
 import time
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 from rich.console import Console
 
 from . import catalog, conformance
-from .bench import EXIT_CODES, Bench, raise_interrupt
+from .bench import EXIT_CODES, Bench, interruptible
 from .catalog import LabError
 from .plan import Options, parse_cores
 
@@ -57,8 +56,13 @@ def cmd_serve(args) -> int:
     except LabError as problem:
         console.print(f"[yellow]{problem}[/]: the database endpoints will answer 503")
     targets = [LocalTarget(f, cores, logs / f"{f.name}.log", extra_env={"DATABASE_URL": db_url}) for f in frameworks]
-    # SIGTERM stops the servers as Ctrl-C does, instead of leaving them on their ports.
-    signal.signal(signal.SIGTERM, raise_interrupt)
+    # SIGTERM stops the servers as Ctrl-C does, instead of leaving them on their ports; a second
+    # signal (make passes them on) does not cut the cleanup short.
+    with interruptible():
+        return serve(targets)
+
+
+def serve(targets) -> int:
     try:
         for target in targets:
             target.start()

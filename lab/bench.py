@@ -46,8 +46,24 @@ def make_engine(name: str, run_dir: Path, settings: GeneratorSettings) -> Engine
     return ENGINES[name](run_dir, settings)
 
 
-def raise_interrupt(signum, frame):
+def interrupt_once(signum, frame):
+    """The first SIGINT or SIGTERM stops the run; later ones are ignored, so the cleanup that
+    follows is not cut short (`make` passes a Ctrl-C on to the runner: two often arrive)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise KeyboardInterrupt
+
+
+class interruptible:
+    """SIGINT and SIGTERM stop what runs inside, once (interrupt_once); the old handlers come back after."""
+
+    def __enter__(self):
+        self.previous = {signum: signal.signal(signum, interrupt_once) for signum in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def __exit__(self, *exc):
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
 
 
 class Bench:
@@ -169,7 +185,6 @@ class Bench:
         except BaseException:
             run_dir.rmdir()  # nothing ran: leave no empty run folder
             raise
-        previous_sigterm = signal.signal(signal.SIGTERM, raise_interrupt)
         timings: dict[str, float] = {}
         clock = time.monotonic()
 
@@ -181,7 +196,7 @@ class Bench:
         status = "empty"
         manifest = Manifest(run_id=run_dir.name, started_at=results.now_iso(), engine=self.engine_name)
         try:
-            with engine:
+            with interruptible(), engine:
                 setup = getattr(engine, "setup", None)
                 if setup:
                     say("building the images (cached after the first time)")
@@ -223,10 +238,7 @@ class Bench:
             manifest.unavailable = manifest.unavailable or {}
             manifest.status, manifest.finished_at, manifest.exit_code = status, results.now_iso(), EXIT_CODES[status]
             manifest.timings = timings
-            try:
-                self.save(run_dir, manifest)
-            finally:
-                signal.signal(signal.SIGTERM, previous_sigterm)
+            self.save(run_dir, manifest)
         return run_dir, status
 
 

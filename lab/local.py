@@ -6,6 +6,8 @@ Locust runs as one master (web UI on LOCUST_WEB_PORT) and one worker per Locust 
 from the lab's virtualenv, for the whole run.
 """
 
+import ctypes
+import ctypes.util
 import os
 import signal
 import socket
@@ -61,13 +63,22 @@ def stop_process_group(process: subprocess.Popen, grace: float = 10) -> None:
         process.wait()
 
 
+LIBC = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+PR_SET_PDEATHSIG = 1
+
+
 def spawn(command: list[str], log_path: Path, cores: set[int], env: dict | None = None) -> subprocess.Popen:
-    """A process in its own group (stop_process_group reaches its children), pinned to cores, output to a log."""
+    """A process in its own group (stop_process_group reaches its children), pinned to cores, output
+    to a log, and killed by the kernel if the runner dies without cleaning up (even by SIGKILL)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
+
+    def in_child() -> None:
+        os.sched_setaffinity(0, cores)
+        LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
     with open(log_path, "ab") as log:
         return subprocess.Popen(
-            command, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, preexec_fn=lambda: os.sched_setaffinity(0, cores),
+            command, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=in_child,
         )  # fmt: skip
 
 

@@ -1,0 +1,87 @@
+"""Signals as they really arrive: `make` passes a Ctrl-C or SIGTERM on to the runner, so two
+come at once, and a second one must not cut the cleanup short. A runner killed outright
+(SIGKILL, no cleanup at all) must not leave its servers or Locust behind either."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import requests
+from conftest import ROOT
+
+pytestmark = pytest.mark.e2e
+
+
+def processes_logging_under(folder: Path) -> list[str]:
+    """Every server and Locust process of the lab writes its output into a log under the results folder."""
+    found = []
+    for process in psutil.process_iter(["pid", "cmdline"]):
+        try:
+            if any(str(folder) in f.path for f in process.open_files()):
+                found.append(f"{process.pid}: {' '.join(process.info['cmdline'] or [])}")
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
+
+
+def wait_until(condition, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError("timed out")
+
+
+def answers(port: int) -> bool:
+    try:
+        return requests.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code in (200, 503)
+    except requests.RequestException:
+        return False
+
+
+def test_serve_survives_two_sigterms_and_stops_every_server(tmp_path):
+    serve = subprocess.Popen([sys.executable, "-m", "lab", "serve", "--results", str(tmp_path)], cwd=ROOT,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    try:
+        wait_until(lambda: all(answers(port) for port in (8001, 8002, 8003)))
+        # As make does: the signal to the whole group, the runner gets it twice.
+        os.killpg(serve.pid, signal.SIGTERM)
+        time.sleep(0.05)
+        os.killpg(serve.pid, signal.SIGTERM)
+        serve.wait(timeout=60)
+    finally:
+        serve.kill()
+    wait_until(lambda: not processes_logging_under(tmp_path), timeout=15)
+    assert not any(answers(port) for port in (8001, 8002, 8003))
+
+
+def test_a_killed_runner_leaves_no_server_and_no_locust(tmp_path):
+    bench = subprocess.Popen(
+        [sys.executable, "-m", "lab", "bench", "--engine", "local", "--profile", "smoke", "--frameworks", "fastapi,flask",
+         "--duration", "30", "--warmup", "0", "--results", str(tmp_path)],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_until(lambda: requests.get("http://127.0.0.1:8089/stats/requests", timeout=2).json()["state"] == "running"
+                   if answers_ui() else False)  # fmt: skip
+        assert processes_logging_under(tmp_path), "the servers and Locust run"
+        bench.send_signal(signal.SIGKILL)
+        bench.wait(timeout=10)
+    finally:
+        bench.kill()
+    # The kernel ends what the runner started (parent-death signal); Gunicorn's workers follow their master.
+    wait_until(lambda: not processes_logging_under(tmp_path), timeout=20)
+    assert not any(answers(port) for port in (8001, 8002))
+
+
+def answers_ui() -> bool:
+    try:
+        return requests.get("http://127.0.0.1:8089/stats/requests", timeout=1).ok
+    except requests.RequestException:
+        return False
