@@ -62,9 +62,10 @@ class Sampler(ABC):
         return self
 
     def __exit__(self, *exc) -> None:
+        # No last sample and no wait for one in flight: the window is over, its samples are in
+        # (a Docker stats call can take a second; samples only ever get appended).
         self._stop.set()
-        self._thread.join()
-        self._take()
+        self._thread.join(timeout=self.interval)
 
     def usage(self, start: float | None = None, end: float | None = None) -> dict:
         inside = [s for s in self.samples if (start is None or s[0] >= start) and (end is None or s[0] <= end)]

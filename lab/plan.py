@@ -21,9 +21,10 @@ MAX_REPEATS = 100
 MAX_CORE = 4095
 
 # Wall time of one step beyond its measured window, for the time-left estimate: the ramp
-# (users start, one second to settle), the window's start and stop (Locust's stop loop
-# sleeps a second), the CSV downloads. Measured on a 2-core machine; lab/locust.py.
-STEP_OVERHEAD_SECONDS = 3.2
+# (the master reports all users running about 2 s after /swarm, then one second to settle),
+# the window's start and stop (Locust's stop loop sleeps a second), the CSV downloads.
+# Measured on a 2-core machine (step.json locust.phases_s); lab/locust.py.
+STEP_OVERHEAD_SECONDS = 4.5
 WRK_OVERHEAD_SECONDS = 0.3
 
 

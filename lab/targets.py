@@ -7,6 +7,7 @@ its database steps are skipped.
 """
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from . import catalog, conformance
 from .catalog import Framework, LabError
@@ -48,8 +49,12 @@ class TargetSet:
 
     def __enter__(self) -> "TargetSet":
         try:
-            for service in self.services:
-                self.start(service)
+            # All start at once (they boot in parallel; starting a container takes seconds), then each
+            # is waited for and checked in turn.
+            with ThreadPoolExecutor(max_workers=len(self.services) or 1) as pool:
+                started = [service for service, ok in zip(self.services, pool.map(self.start, self.services)) if ok]
+            for service in started:
+                self.check(service)
         except BaseException:
             self.stop()
             raise
@@ -58,12 +63,21 @@ class TargetSet:
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    def start(self, service: Framework) -> None:
+    def start(self, service: Framework) -> bool:
         target = self.engine.target(service, self.cores, {"DATABASE_URL": self.database_url} if self.database_url else {})
         self.targets[service.name] = target
         self.say(f"starting {service.name} ({service.summary}) on cores {self.cores}")
         try:
             target.start()
+        except LabError as problem:
+            self.drop(service.name, str(problem))
+            return False
+        return True
+
+    def check(self, service: Framework) -> None:
+        """Healthy, and through the conformance gate; or dropped with the reason."""
+        target = self.targets[service.name]
+        try:
             target.wait_healthy(self.health_timeout)
         except LabError as problem:
             self.drop(service.name, str(problem))

@@ -73,7 +73,8 @@ def test_the_profiles_fit_their_promised_times_on_two_cores():
     # with room for starting the targets and Locust.
     for name, limit in (("smoke", 60 - 20), ("quick", 600 - 60)):
         plan = make_plan(Options(profile=name), usable=[0, 1])
-        assert plan.duration >= 5 and (name == "smoke" or plan.repeats >= 3)
+        # quick: every window at least 5 s and three repeats (smoke only proves the lab works).
+        assert name == "smoke" or (plan.duration >= 5 and plan.repeats >= 3)
         wrk = plan.profile.settings.get("wrk", True)
         assert plan.step_seconds(wrk) + plan.ceiling_seconds() <= limit, name
 
