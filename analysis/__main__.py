@@ -1,6 +1,7 @@
 """`python -m analysis report|compare|share|unpack`: a run's report, two runs compared, a run shared and unpacked.
 
-RUN is a run id under results/, a path, or omitted for the latest. Errors are one line naming
+RUN is a run id under results/, a path, or omitted for the latest (by the manifest's started_at, runs
+made here before unpacked ones; the choice is printed). Errors are one line naming
 the file and the problem, exit 2.
 """
 
@@ -25,7 +26,9 @@ RESULTS = Path(__file__).resolve().parent.parent / "results"
 
 def resolve_run(run: str | None, results: Path) -> Path:
     if not run:
-        return latest_run(results)
+        latest, why = latest_run(results)
+        print(why)
+        return latest
     for candidate in (Path(run), results / run):
         if candidate.is_dir():
             return candidate

@@ -48,6 +48,12 @@ class LocustCSVError(Exception):
     """A file that is not a readable Locust stats CSV; the message names the file and the problem."""
 
 
+# One row per request name plus the aggregate: the lab's files are well under 1 KB, a run with
+# thousands of distinct names a few hundred KB. Files from elsewhere are untrusted: a sparse
+# 20 GB file would otherwise be read whole. Parsing takes ~20x the file size in memory.
+MAX_CSV_BYTES = 4 << 20
+
+
 # Locust header name -> normalised column. None = a real Locust column deliberately dropped.
 COLUMN_MAP = {
     "Method": "type",  # 0.8-0.13.2
@@ -119,7 +125,9 @@ def read_stats(path) -> pd.DataFrame:
     try:
         # newline="" so csv sees "\r\n" itself; utf-8-sig drops a BOM a spreadsheet may add
         with open(path, encoding="utf-8-sig", newline="") as handle:
-            text = handle.read()
+            text = handle.read(MAX_CSV_BYTES + 1)  # characters; never more than the cap is read
+            if len(text.encode()) > MAX_CSV_BYTES:
+                raise LocustCSVError(f"{path}: {path.stat().st_size:,} bytes, over the {MAX_CSV_BYTES >> 20} MiB cap for a Locust stats CSV")
     except (OSError, UnicodeDecodeError) as problem:
         raise LocustCSVError(f"{path}: cannot read file: {problem}") from None
     if not text.strip():

@@ -10,6 +10,7 @@ import base64
 import html
 import re
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
@@ -21,7 +22,8 @@ from .tables import (
     GENERATOR_MARK, UNSTABLE_MARK, ceilings, comparison, framework_order, level_summary, locust_vs_wrk, peak_levels,
     resources, scenario_steps, to_markdown,
 )  # fmt: skip
-from .tidy import AnalysisError, load_manifest, missing_steps, tidy
+from .archive import UNPACKED
+from .tidy import AnalysisError, check_name, inside, load_manifest, missing_steps, read_json, tidy
 
 
 def conditions(manifest: dict) -> list[str]:
@@ -239,21 +241,27 @@ def build(run_dir: Path) -> Report:
     report = load(run_dir)
     out = report.run_dir / "report"
     out.mkdir(exist_ok=True)
-    report.frame.to_csv(out / "tidy.csv", index=False)
+    inside(report.run_dir, out)
+
+    def output(folder: Path, name: str) -> Path:
+        # Every file the report writes: a plain name, and still inside report/ once links are followed.
+        return inside(out, folder / check_name("report file", name, report.run_dir / "report"))
+
+    report.frame.to_csv(output(out, "tidy.csv"), index=False)
     if not report.levels.empty:
-        report.levels.drop(columns="_summary").to_csv(out / "levels.csv", index=False)
+        report.levels.drop(columns="_summary").to_csv(output(out, "levels.csv"), index=False)
     header = header_blocks(report)
-    (out / "tables.md").write_text(to_md(header + table_blocks(report)))
+    output(out, "tables.md").write_text(to_md(header + table_blocks(report)))
 
     charts = {} if report.levels.empty else {s: scenario_charts(report.levels, s, report.order, report.baselines) for s in report.scenarios}
-    chart_dir = out / "charts"
+    chart_dir = output(out, "charts")
     chart_dir.mkdir(exist_ok=True)
     for pngs in charts.values():
         for name, png in pngs.items():
-            (chart_dir / f"{name}.png").write_bytes(png)
+            output(chart_dir, f"{name}.png").write_bytes(png)
     full = header + claims_blocks(report) + [Block("p", CHART_NOTE)] + table_blocks(report, charts)
-    (out / "report.md").write_text(to_md(full))
-    (out / "report.html").write_text(to_html(full, f"Results: {report.manifest.get('run_id', report.run_dir.name)}"))
+    output(out, "report.md").write_text(to_md(full))
+    output(out, "report.html").write_text(to_html(full, f"Results: {report.manifest.get('run_id', report.run_dir.name)}"))
     return report
 
 
@@ -266,8 +274,37 @@ def summary_rows(report: Report) -> dict[str, pd.DataFrame]:
     return result
 
 
-def latest_run(results: Path) -> Path:
-    runs = sorted(p for p in Path(results).iterdir() if (p / "manifest.json").exists()) if Path(results).is_dir() else []
+def latest_run(results: Path) -> tuple[Path, str]:
+    """The run started last by its manifest's started_at, among runs made here (not unpacked) if
+    there are any; with a line saying which and why. Folder names say nothing: a shared run
+    can be called anything."""
+    runs = sorted(p for p in Path(results).iterdir() if (p / "manifest.json").is_file()) if Path(results).is_dir() else []
     if not runs:
         raise AnalysisError(f"{results}: no runs yet; run `make bench` first")
-    return runs[-1]
+    unpacked = [run for run in runs if (run / UNPACKED).exists()]
+    here = [run for run in runs if run not in unpacked]
+    candidates = here or unpacked
+    started = {run: _started_at(run) for run in candidates}
+    # Runs without a readable start time come first; equal times fall back to the name (-1, -2 suffixes).
+    latest = max(candidates, key=lambda run: (started[run] is not None, started[run] or datetime.min.replace(tzinfo=timezone.utc), run.name))
+    when = started[latest].isoformat() if started[latest] else "at an unknown time"
+    if here:
+        why = f"the newest of {_runs(len(here))} made here by the manifest's started_at; {_runs(len(unpacked), 'unpacked run')} not considered"
+    else:
+        why = f"the newest of {_runs(len(unpacked), 'unpacked run')} by the manifest's started_at (no run made here)"
+    return latest, f"latest run: {latest.name} (started {when}, {why})"
+
+
+def _runs(count: int, what: str = "run") -> str:
+    return f"{count} {what}{'' if count == 1 else 's'}"
+
+
+def _started_at(run: Path) -> datetime | None:
+    try:
+        value = read_json(run / "manifest.json").get("started_at")
+        started = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except (AnalysisError, ValueError):
+        return None
+    if started is not None and started.tzinfo is None:
+        started = started.replace(tzinfo=timezone.utc)  # the runner writes UTC
+    return started

@@ -1,7 +1,9 @@
 """Results tree -> one tidy table: a row per step and repeat.
 
-Reads only files (manifest.json, step.json, Locust's CSVs), the records through lab/records.py
-(stdlib only, versioned), so it works on a run folder from any machine.
+Reads only files (manifest.json, step.json, Locust's CSVs); of the runner it imports only
+lab/records.py (the versioned records) and lab/names.py, both stdlib only, so it works on a run
+folder from any machine. A run from elsewhere is untrusted: names are checked before they reach
+a path, files are read with a size cap, and the numbers the analysis iterates over are bounded.
 """
 
 from dataclasses import asdict
@@ -9,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from lab import records
+from lab import names, records
 
 from .locust_csv import LocustCSVError, aggregate_row, read_stats
 from .stats import generator_bound
@@ -17,6 +19,50 @@ from .stats import generator_bound
 
 class AnalysisError(Exception):
     """Bad input for the analysis; the message names the file and the problem."""
+
+
+# The cap on a run's JSON files (manifest.json, step.json) lives with the records.
+MAX_JSON_BYTES = records.MAX_RECORD_BYTES
+# Bounds on what the analysis iterates over. Real profiles: 1-5 repeats, up to 6 user levels of at
+# most 256 users, 9 scenarios, 3 frameworks: 810 planned steps for the full sweep.
+MAX_REPEATS = 1000
+MAX_USERS = 1_000_000
+MAX_LIST = 1000  # entries in matrix.frameworks, .scenarios, .users
+MAX_PLANNED_STEPS = 100_000  # repeats x scenarios x users x frameworks: what missing_steps() walks
+
+
+def check_name(kind: str, value, where) -> str:
+    """lab.names.check_name, its refusal as an AnalysisError (the message names the file and field)."""
+    try:
+        return names.check_name(kind, value, where)
+    except names.UnsafeName as problem:
+        raise AnalysisError(str(problem)) from None
+
+
+def inside(base: Path, path: Path) -> Path:
+    """lab.names.inside, its refusal as an AnalysisError."""
+    try:
+        return names.inside(base, path)
+    except names.OutsidePath as problem:
+        raise AnalysisError(str(problem)) from None
+
+
+def bounded_int(value, low: int, high: int, what: str, where) -> int:
+    """value as an int in [low, high] (JSON bools are not numbers here); otherwise AnalysisError."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise AnalysisError(f"{where}: {what} must be a whole number from {low:,} to {high:,}, not {_short(value)}")
+    try:
+        number = int(value)
+    except (ValueError, OverflowError):
+        raise AnalysisError(f"{where}: {what} must be a whole number from {low:,} to {high:,}, not {_short(value)}") from None
+    if not low <= number <= high:
+        raise AnalysisError(f"{where}: {what} must be a whole number from {low:,} to {high:,}, not {_short(value)}")
+    return number
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}...({len(text):,} characters)"
 
 
 COLUMNS = [
@@ -28,15 +74,25 @@ COLUMNS = [
 ]  # fmt: skip
 
 
+def read_json(path: Path) -> dict:
+    """A run's JSON file, size-capped (lab/records.py reads it), its refusal as an AnalysisError."""
+    try:
+        return records.read_json(path)
+    except records.RecordError as problem:
+        raise AnalysisError(str(problem)) from None
+
+
 def load_manifest(run_dir: Path) -> dict:
     if not run_dir.is_dir():
         raise AnalysisError(f"{run_dir}: no such run folder")
     if not (run_dir / "manifest.json").exists():
         raise AnalysisError(f"{run_dir}: not a lab run (no manifest.json)")
+    path = run_dir / "manifest.json"
     try:
-        return asdict(records.read_manifest(run_dir / "manifest.json"))
+        manifest = asdict(records.read_manifest(path))
     except records.RecordError as problem:
         raise AnalysisError(str(problem)) from None
+    return check_manifest(manifest, path)
 
 
 def read_step(step_file: Path) -> dict:
@@ -44,6 +100,38 @@ def read_step(step_file: Path) -> dict:
         return asdict(records.read_step(step_file))
     except records.RecordError as problem:
         raise AnalysisError(str(problem)) from None
+
+
+def check_manifest(manifest: dict, where) -> dict:
+    """The manifest if its names are plain names and its matrix is bounded; otherwise AnalysisError."""
+    if "run_id" in manifest:
+        check_name("run id", manifest["run_id"], where)
+    matrix = manifest.get("matrix") or {}
+    if not isinstance(matrix, dict):
+        raise AnalysisError(f"{where}: matrix must be an object")
+    sizes = [bounded_int(matrix.get("repeats", 1), 1, MAX_REPEATS, "matrix.repeats", where)]
+    for field in ("frameworks", "scenarios", "users"):
+        values = matrix.get(field) or []
+        if not isinstance(values, list) or len(values) > MAX_LIST:
+            raise AnalysisError(f"{where}: matrix.{field} must be a list of at most {MAX_LIST:,} entries")
+        for value in values:
+            if field == "users":
+                bounded_int(value, 1, MAX_USERS, "matrix.users", where)
+            else:
+                check_name(f"matrix.{field} entry", value, where)
+        sizes.append(max(len(values), 1))
+    planned = sizes[0] * sizes[1] * sizes[2] * sizes[3]
+    if planned > MAX_PLANNED_STEPS:
+        raise AnalysisError(f"{where}: matrix plans {planned:,} steps (repeats x frameworks x scenarios x users), over the {MAX_PLANNED_STEPS:,} the analysis reads")
+    for section in ("targets", "baselines"):
+        entries = manifest.get(section) or {}
+        if not isinstance(entries, dict):
+            raise AnalysisError(f"{where}: {section} must be an object")
+        for name, target in entries.items():
+            check_name(f"{section} entry", name, where)
+            if isinstance(target, dict) and target.get("baseline") is not None:
+                check_name(f"{section}.{name}.baseline", target["baseline"], where)
+    return manifest
 
 
 def step_row(run_dir: Path, manifest: dict, step_file: Path) -> dict:
@@ -55,10 +143,10 @@ def step_row(run_dir: Path, manifest: dict, step_file: Path) -> dict:
             engine=manifest.get("engine"),
             profile=(manifest.get("profile") or {}).get("name"),
             kind=step.get("kind", "step"),
-            framework=step["framework"],
-            scenario=step["scenario"],
-            users=int(step["users"]),
-            repeat=int(step["repeat"]),
+            framework=check_name("framework", step["framework"], step_file),
+            scenario=check_name("scenario", step["scenario"], step_file),
+            users=bounded_int(step["users"], 1, MAX_USERS, "users", step_file),
+            repeat=bounded_int(step["repeat"], 0, MAX_REPEATS, "repeat", step_file),  # 0: a ceiling
             status=step["status"],
             reason=step.get("reason"),
             step_dir=str(step_file.parent.relative_to(run_dir)),

@@ -17,8 +17,9 @@ from pathlib import Path
 MANIFEST_VERSION = 2
 STEP_VERSION = 2
 KNOWN_VERSIONS = (1, 2)
-# A record bigger than this is not one the lab wrote (a real manifest is well under 1 MiB).
-MAX_RECORD_BYTES = 16 * 2**20
+# A record bigger than this is not one the lab wrote: a manifest is tens of KB (mostly pip
+# freeze lists), a step.json a few KB. Read with this cap, whatever the file claims.
+MAX_RECORD_BYTES = 4 * 2**20
 
 
 class RecordError(Exception):
@@ -79,13 +80,15 @@ def write(path: Path, record: Manifest | StepRecord) -> None:
 
 def read_json(path: Path) -> dict:
     try:
-        if path.stat().st_size > MAX_RECORD_BYTES:
-            raise RecordError(f"{path}: {path.stat().st_size:,} bytes, more than a lab record can be ({MAX_RECORD_BYTES:,})")
-        data = json.loads(path.read_text())
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_RECORD_BYTES + 1)
+        if len(raw) > MAX_RECORD_BYTES:
+            raise RecordError(f"{path}: {path.stat().st_size:,} bytes, over the {MAX_RECORD_BYTES >> 20} MiB cap for a JSON file of a run")
+        data = json.loads(raw.decode())
     except FileNotFoundError:
         raise RecordError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as problem:
-        raise RecordError(f"{path}: not readable JSON ({problem})") from None
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as problem:  # ValueError: bad JSON, too many digits
+        raise RecordError(f"{path}: not readable JSON ({str(problem)[:200]})") from None
     if not isinstance(data, dict):
         raise RecordError(f"{path}: expected a JSON object")
     return data
