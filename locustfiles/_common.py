@@ -10,15 +10,12 @@ import atexit
 import csv
 import json
 import os
-import time
-
-import psutil
 
 from locust import FastHttpUser, constant, events
 from locust.runners import WorkerRunner
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 
-import _control  # noqa: F401  (the runner's exact measurement windows: locustfiles/_control.py)
+from _control import cpu_now, usage  # also installs the runner's exact measurement windows
 
 # Where each framework listens, by engine: the runner and compose set LAB_TARGETS.
 TARGETS = dict(
@@ -84,43 +81,28 @@ def pick_target(environment, **_kwargs):
         environment.host = TARGETS[target]
 
 
-# This process's CPU use over the measured window (spawning complete .. test stop):
-# the lab's measure of whether the generator itself was the bottleneck. CPU % alone
-# misses a generator that is starved of CPU (it waits to run rather than running),
-# so "demand" adds the time spent runnable but waiting for a core (Linux schedstat).
-_window: dict[str, tuple[float, float, float | None]] = {}
-
-
-def _cpu_now() -> tuple[float, float, float | None]:
-    times = psutil.Process().cpu_times()
-    try:
-        with open("/proc/self/schedstat") as handle:
-            waited = int(handle.read().split()[1]) / 1e9
-    except (OSError, ValueError, IndexError):
-        waited = None
-    return time.time(), times.user + times.system, waited
+# For a headless run by hand (`locust --headless --csv ...`): this process's CPU use over the
+# measured window (spawning complete .. test stop), written with the final stats below. CPU %
+# alone misses a generator starved of CPU, so "demand" adds the time spent waiting for a core.
+# (The runner's own windows are locustfiles/_control.py's.)
+_window: dict[str, dict] = {}
 
 
 @events.spawning_complete.add_listener
 def mark_window_start(**_kwargs):
-    _window["start"] = _cpu_now()
+    _window["start"] = cpu_now()
 
 
 @events.test_stop.add_listener
 def mark_window_end(**_kwargs):
-    _window["end"] = _cpu_now()
+    _window["end"] = cpu_now()
 
 
 def window_usage() -> dict:
     if "start" not in _window:
         return {"locust_cpu_percent": None, "locust_demand_percent": None}
-    (t0, cpu0, wait0), (t1, cpu1, wait1) = _window["start"], _window.get("end") or _cpu_now()
-    wall = max(t1 - t0, 1e-9)
-    demand = None if wait0 is None or wait1 is None else 100 * (cpu1 - cpu0 + wait1 - wait0) / wall
-    return {
-        "locust_cpu_percent": round(100 * (cpu1 - cpu0) / wall, 1),
-        "locust_demand_percent": None if demand is None else round(demand, 1),
-    }
+    used = usage(_window["start"], _window.get("end") or cpu_now())
+    return {"locust_cpu_percent": used["cpu_percent"], "locust_demand_percent": used["demand_percent"]}
 
 
 @events.init.add_listener
@@ -147,8 +129,8 @@ def write_final_stats_at_exit(environment, **_kwargs):
                 {
                     "host": environment.host,
                     **window_usage(),
-                    "window_start": _window.get("start", (None,))[0],
-                    "window_end": _window.get("end", (None,))[0],
+                    "window_start": _window.get("start", {}).get("time"),
+                    "window_end": _window.get("end", {}).get("time"),
                     "cpu_warning_emitted": bool(runner and runner.cpu_warning_emitted),
                     "worker_cpu_warning_emitted": bool(getattr(runner, "worker_cpu_warning_emitted", False)),
                     "worker_count": getattr(runner, "worker_count", None),

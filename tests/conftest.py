@@ -3,6 +3,7 @@ on a real PostgreSQL database of the tests' own."""
 
 import os
 import secrets
+import shutil
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -87,3 +88,32 @@ def project_containers(client) -> list:
     from lab.docker import PROJECT, PROJECT_LABEL
 
     return client.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={PROJECT}"})
+
+
+def chromium_flags(profile: Path) -> list[str]:
+    """Debian's chromium, headless, with the flags this closed network needs; a new empty profile.
+
+    Skipped where it is not installed, except under CI, where its absence is a failure."""
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        message = "chromium is not installed (apt-get install -y --no-install-recommends chromium)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run", f"--user-data-dir={profile}"]  # fmt: skip
+
+
+def processes_logging_under(folder: Path) -> list[str]:
+    """Processes a run left behind: every server and Locust process the local engine starts writes
+    its output into a log under the results folder."""
+    import psutil
+
+    found = []
+    for process in psutil.process_iter(["pid", "cmdline"]):
+        try:
+            if any(str(folder) in f.path for f in process.open_files()):
+                found.append(f"{process.pid}: {' '.join(process.info['cmdline'] or [])}")
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found

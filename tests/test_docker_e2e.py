@@ -12,7 +12,6 @@ import ipaddress
 import json
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -22,7 +21,7 @@ from pathlib import Path
 import docker
 import pytest
 import requests
-from conftest import DOCKER_ENV, FRAMEWORKS, ROOT, project_containers
+from conftest import DOCKER_ENV, FRAMEWORKS, ROOT, chromium_flags, project_containers
 
 from lab import catalog, conformance
 from lab.docker import PROJECT, PROJECT_LABEL
@@ -152,17 +151,6 @@ def test_picking_a_target_in_the_ui_loads_that_target(lab_up, client, picked):
     # The load went to the picked container: it did the work, the others idled (health checks only).
     others = max(seconds for name, seconds in used.items() if name != picked)
     assert used[picked] > 2 * others, used
-
-
-def chromium_flags(profile: Path) -> list[str]:
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        message = "chromium is not installed (apt-get install -y --no-install-recommends chromium)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run", f"--user-data-dir={profile}"]  # fmt: skip
 
 
 def watch_a_step_in_the_web_ui(bench: subprocess.Popen, output: Path, profile: Path) -> dict:

@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 import requests
-from conftest import ROOT
+from conftest import ROOT, processes_logging_under
 
 pytestmark = pytest.mark.e2e
 
@@ -39,18 +39,6 @@ def finish(process: subprocess.Popen, results: Path, timeout: float = 300) -> st
 def the_run(results: Path) -> tuple[Path, dict]:
     (run_dir,) = [p for p in results.iterdir() if p.is_dir()]
     return run_dir, json.loads((run_dir / "manifest.json").read_text())
-
-
-def lab_processes(results: Path) -> list[str]:
-    """Processes the run left behind: every server and Locust process writes its output into a log under results/."""
-    found = []
-    for process in psutil.process_iter(["pid", "cmdline"]):
-        try:
-            if any(str(results) in f.path for f in process.open_files()):
-                found.append(f"{process.pid}: {' '.join(process.info['cmdline'] or [])}")
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-    return found
 
 
 def children_named(parent: int, word: str) -> list[psutil.Process]:
@@ -96,7 +84,7 @@ def test_a_taken_web_ui_port_is_named_and_nothing_starts(tmp_path):
     assert process.returncode == 2, output
     run_dir, manifest = the_run(tmp_path)
     assert_refused(output, manifest, f"Locust's web UI cannot listen on 127.0.0.1:{port}", "LOCUST_WEB_PORT")
-    assert lab_processes(tmp_path) == []
+    assert processes_logging_under(tmp_path) == []
     assert not list(run_dir.glob("steps/*/*/*/step.json"))
 
 
@@ -107,7 +95,7 @@ def test_a_worker_that_never_connects_is_named_and_nothing_is_left(tmp_path):
     assert process.returncode == 2, output
     _run_dir, manifest = the_run(tmp_path)
     assert_refused(output, manifest, "has 1 of the 2 workers it needs ready after 5 s")
-    assert lab_processes(tmp_path) == []
+    assert processes_logging_under(tmp_path) == []
 
 
 def test_a_master_that_dies_while_starting_is_named_with_its_log(tmp_path):
@@ -118,7 +106,7 @@ def test_a_master_that_dies_while_starting_is_named_with_its_log(tmp_path):
     assert process.returncode == 2, output
     _run_dir, manifest = the_run(tmp_path)
     assert_refused(output, manifest, "the Locust master exited (code -9)", "master.log")
-    assert lab_processes(tmp_path) == []
+    assert processes_logging_under(tmp_path) == []
 
 
 def test_a_worker_lost_mid_step_fails_that_step_and_the_next_step_has_its_workers_again(tmp_path):
@@ -143,4 +131,4 @@ def test_a_worker_lost_mid_step_fails_that_step_and_the_next_step_has_its_worker
     after = json.loads((run_dir / "steps/flask/json/u0004-r1/step.json").read_text())
     assert after["status"] == "ok" and len(after["locust"]["workers"]) == 2, after
     assert manifest["status"] == "partial"
-    assert lab_processes(tmp_path) == []
+    assert processes_logging_under(tmp_path) == []

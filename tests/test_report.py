@@ -4,7 +4,6 @@ two runs compared (and refused when not comparable); a run shared, unpacked and 
 import csv
 import io
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -13,7 +12,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, chromium_flags
 
 from analysis.claims import FAILS, GENERATOR_BOUND, HOLDS, NOT_TESTED, PARTLY, check_claims, load_claims
 from analysis.report import load
@@ -142,15 +141,8 @@ class DomCounter(HTMLParser):
 
 
 def test_html_report_in_a_real_headless_browser(real_run, reported, tmp_path):
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        message = "chromium is not installed (apt-get install -y --no-install-recommends chromium)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
     page = (real_run / "report" / "report.html").resolve().as_uri()
-    flags = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-             "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}"]  # fmt: skip
+    flags = chromium_flags(tmp_path / "profile")
     dom = subprocess.run([*flags, "--dump-dom", page], capture_output=True, text=True, timeout=120)
     assert dom.returncode == 0, dom.stderr[-2000:]
     counter = DomCounter()

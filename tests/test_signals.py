@@ -7,26 +7,12 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-import psutil
 import pytest
 import requests
-from conftest import ROOT
+from conftest import ROOT, processes_logging_under
 
 pytestmark = pytest.mark.e2e
-
-
-def processes_logging_under(folder: Path) -> list[str]:
-    """Every server and Locust process of the lab writes its output into a log under the results folder."""
-    found = []
-    for process in psutil.process_iter(["pid", "cmdline"]):
-        try:
-            if any(str(folder) in f.path for f in process.open_files()):
-                found.append(f"{process.pid}: {' '.join(process.info['cmdline'] or [])}")
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-    return found
 
 
 def wait_until(condition, timeout: float = 120) -> None:
