@@ -295,6 +295,7 @@ class DockerEngine(Engine):
     """Targets as compose services; Locust as the compose master and its workers."""
 
     name = "docker"
+    parallel_start = True  # each start is a `docker compose up` of seconds
 
     def __init__(self, run_dir: Path, settings: GeneratorSettings):
         self.run_dir = run_dir

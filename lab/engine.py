@@ -210,6 +210,9 @@ class Engine(ABC):
     whatever it started."""
 
     name: str
+    # Whether targets may be started from several threads at once. Not for processes: the
+    # local engine's parent-death signal fires when the *thread* that started one ends.
+    parallel_start: bool = False
 
     @abstractmethod
     def target(self, framework: Framework, cores: list[int], env: dict | None = None) -> Target: ...

@@ -49,10 +49,14 @@ class TargetSet:
 
     def __enter__(self) -> "TargetSet":
         try:
-            # All start at once (they boot in parallel; starting a container takes seconds), then each
-            # is waited for and checked in turn.
-            with ThreadPoolExecutor(max_workers=len(self.services) or 1) as pool:
-                started = [service for service, ok in zip(self.services, pool.map(self.start, self.services)) if ok]
+            # All start before any is waited for, so they boot side by side (containers from
+            # several threads: each start takes seconds); then each is waited for and checked.
+            if self.engine.parallel_start:
+                with ThreadPoolExecutor(max_workers=len(self.services) or 1) as pool:
+                    oks = list(pool.map(self.start, self.services))
+            else:
+                oks = [self.start(service) for service in self.services]
+            started = [service for service, ok in zip(self.services, oks) if ok]
             for service in started:
                 self.check(service)
         except BaseException:
