@@ -180,6 +180,8 @@ class NoiseSampler:
         self._helpers: dict[int, tuple[float, dict[str, float]]] = {}
         self._found: dict[int, psutil.Process] = {}
         self._found_at = -RESCAN_SECONDS
+        self._processes_before: dict[int, tuple[str, float]] = {}
+        self.busiest: list[str] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -211,6 +213,7 @@ class NoiseSampler:
             self._take()
 
     def __enter__(self) -> "NoiseSampler":
+        self._processes_before = process_times()
         self._thread.start()
         return self
 
@@ -218,6 +221,7 @@ class NoiseSampler:
         self._stop.set()
         self._thread.join()
         self._take()
+        self.busiest = busiest(self._processes_before, process_times(), set().union(*self.roles.values()))
 
     def record(self, start: float | None, end: float | None, lab_percent: dict[str, float | None]) -> dict | None:
         """The window's noise record; `lab_percent`: per role, its pinned processes' CPU % (of one core)."""
@@ -227,7 +231,28 @@ class NoiseSampler:
         if len(inside) < 2:
             return None
         rates = {role: None if percent is None else percent / 100 for role, percent in lab_percent.items()}
-        return foreign(inside[0], inside[-1], self.roles, rates, end - start)
+        # Who used the cores, the lab included: so that a reader of a disturbed step can see who else was there.
+        return {**foreign(inside[0], inside[-1], self.roles, rates, end - start), "busiest_processes": self.busiest}
+
+
+def process_times() -> dict[int, tuple[str, float, set[int]]]:
+    """Every process's name, CPU seconds so far and allowed cores (one pass over /proc, ~10 ms)."""
+    found = {}
+    for process in psutil.process_iter(["name", "cpu_times", "cpu_affinity"]):
+        times, allowed = process.info["cpu_times"], process.info["cpu_affinity"]
+        if times is not None and allowed is not None:
+            found[process.pid] = (process.info["name"] or "?", times.user + times.system, set(allowed))
+    return found
+
+
+def busiest(before: dict, after: dict, cores: set[int], top: int = 5) -> list[str]:
+    """The processes that used the most CPU between two process_times() passes and may run on `cores`."""
+    used = []
+    for pid, (name, cpu, allowed) in after.items():
+        start = before.get(pid, (name, 0.0, allowed))[1]
+        if cpu - start >= 0.01 and allowed & cores:
+            used.append((cpu - start, f"{name} (pid {pid}) {cpu - start:.2f} s"))
+    return [text for _, text in sorted(used, reverse=True)[:top]]
 
 
 def busy_before(roles: dict[str, list[int]], seconds: float = 1.0) -> dict | None:

@@ -17,7 +17,7 @@ import requests
 from conftest import ROOT
 
 from analysis.stats import NOISE_LIMIT, disturbed
-from lab.noise import USER_HZ, Snapshot, foreign, parse_proc_stat
+from lab.noise import USER_HZ, Snapshot, busy_before, foreign, parse_proc_stat
 
 # -- the arithmetic ----------------------------------------------------------------------------
 
@@ -139,9 +139,10 @@ def start_hog(core: int) -> subprocess.Popen:
                             preexec_fn=lambda: os.sched_setaffinity(0, {core}))  # fmt: skip
 
 
-def run_with_hog_in_step(results, hog_step: int, server_core: int, locust_core: int) -> tuple[dict[int, dict], str, "os.PathLike"]:
+def run_with_hog_in_step(results, hog_step: int, server_core: int, locust_core: int) -> tuple[dict[int, dict], str, "os.PathLike", int]:
     """A short real run of fastapi json, 3 repeats; the hog runs on the server's core from the moment
-    the master starts `hog_step`'s users until it stops them. Each repeat's noise record, and the output."""
+    the master starts `hog_step`'s users until it stops them. Each repeat's noise record, the output,
+    the run folder and the hog's pid."""
     command = [sys.executable, "-m", "lab", "bench", "--engine", "local", "--profile", "smoke", "--frameworks", "fastapi",
                "--scenarios", "json", "--users", "8", "--duration", "4", "--warmup", "0", "--repeats", "3",
                "--server-cores", str(server_core), "--locust-cores", str(locust_core), "--results", str(results)]  # fmt: skip
@@ -174,7 +175,25 @@ def run_with_hog_in_step(results, hog_step: int, server_core: int, locust_core: 
     assert hog is not None, f"the hog never started (master states seen: {seen})"
     (run_dir,) = [p for p in results.iterdir() if p.is_dir()]
     records = {r: json.loads((run_dir / f"steps/fastapi/json/u0008-r{r}/step.json").read_text()) for r in (1, 2, 3)}
-    return {r: record["noise"] for r, record in records.items()}, text, run_dir
+    return {r: record["noise"] for r, record in records.items()}, text, run_dir, hog.pid
+
+
+def wait_until_quiet(roles: dict[str, list[int]], timeout: float = 180) -> None:
+    """Wait until nothing else keeps the lab's cores busy: the clean steps must have a chance to be clean.
+
+    A machine that stays busy is not a failure of the guard: skipped, naming the busiest processes (failed under CI).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        before = busy_before(roles)
+        if not disturbed(before["foreign_percent"], before["steal_percent"]):
+            return
+        if time.monotonic() > deadline:
+            message = f"the lab's cores stayed busy for {timeout:.0f} s ({before['foreign_percent']}% on {before['worst_role']}'s; busiest: {before['busiest']})"
+            if os.environ.get("CI"):
+                pytest.fail(message)
+            pytest.skip(message)
+        time.sleep(2)
 
 
 @pytest.mark.e2e
@@ -185,7 +204,8 @@ def test_a_cpu_hog_on_the_servers_core_marks_its_step_disturbed_and_only_it(tmp_
     server_core, locust_core = cores[0], cores[-1]
     # The machine may be shared: a step without the hog can be disturbed for real. Then once more.
     for attempt in (1, 2):
-        noise, output, run_dir = run_with_hog_in_step(tmp_path / f"attempt-{attempt}", 2, server_core, locust_core)
+        wait_until_quiet({"server": [server_core], "locust": [locust_core]})
+        noise, output, run_dir, hog_pid = run_with_hog_in_step(tmp_path / f"attempt-{attempt}", 2, server_core, locust_core)
         shaken = {r: disturbed(n["foreign_percent"], n["steal_percent"]) for r, n in noise.items()}
         if not (shaken[1] and shaken[3]):
             break
@@ -194,7 +214,16 @@ def test_a_cpu_hog_on_the_servers_core_marks_its_step_disturbed_and_only_it(tmp_
     # The hog took about half of the server's core: far above the limit, and on the server's cores.
     assert hogged["roles"]["server"]["foreign_percent"] >= 4 * NOISE_LIMIT, hogged
     assert hogged["worst_role"] == "server"
-    assert not (shaken[1] and shaken[3]), f"every step disturbed twice (someone else is loading the machine): {noise}"
+    # And the step names it among the processes that used the cores.
+    assert any(f"(pid {hog_pid})" in line for line in hogged["busiest_processes"]), hogged["busiest_processes"]
+    if shaken[1] and shaken[3]:
+        # Someone else loaded the cores during both runs' clean steps: the guard was right, the test has no control step.
+        message = "every step without the hog was disturbed too, twice: " + "; ".join(
+            f"r{r}: {noise[r]['foreign_percent']}% on {noise[r]['worst_role']}'s cores, busiest {noise[r]['busiest_processes'][:2]}" for r in (1, 3)
+        )
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
     # The console said so at the step and at the end.
     assert "fastapi json u=8 r2" in output and "disturbed" in output.split("fastapi json u=8 r2", 1)[1].splitlines()[0]
     assert f"{sum(shaken.values())} steps disturbed: re-run" in output
