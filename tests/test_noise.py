@@ -238,3 +238,33 @@ def test_a_cpu_hog_on_the_servers_core_marks_its_step_disturbed_and_only_it(tmp_
         rows = {int(row["repeat"]): row for row in csv.DictReader(handle)}
     assert {r: rows[r]["disturbed"] == "True" for r in (1, 2, 3)} == shaken
     assert "!" in text.split("## json", 1)[1].split("\n## ", 1)[0], "the json tables mark the disturbed level"
+
+
+def test_cores_already_busy_before_the_run_are_named_in_one_warning(tmp_path, capsys):
+    from support.fake_engine import FakeEngine, FakeGate, Script
+
+    from lab.bench import Bench
+    from lab.plan import Options
+    from lab.records import Manifest
+
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2:
+        pytest.skip("needs two cores: one for the server, one for Locust")
+    script = Script()
+    bench = Bench(Options(profile="smoke", engine="local", results=tmp_path, server_cores=str(cores[0]), locust_cores=str(cores[-1])),
+                  engine_factory=lambda name, run_dir, settings: FakeEngine(run_dir, script), gate=FakeGate(script))  # fmt: skip
+    hog = start_hog(cores[0])
+    try:
+        time.sleep(0.5)  # running, not starting
+        manifest = Manifest(run_id="check")
+        bench.check_cores_idle(manifest)
+    finally:
+        os.kill(hog.pid, signal.SIGKILL)
+        hog.wait()
+    lines = [line for line in capsys.readouterr().out.splitlines() if "warning" in line]
+    assert len(lines) == 1, lines
+    assert "warning: the lab's cores are already busy before the run" in lines[0]
+    assert f"(pid {hog.pid})" in lines[0] and f"limit {NOISE_LIMIT:.0f}%" in lines[0]
+    before = manifest.host["busy_before_run"]
+    assert before["roles"]["server"]["foreign_percent"] >= 4 * NOISE_LIMIT, before
+    assert any(f"(pid {hog.pid})" in text for text in before["busiest"])
