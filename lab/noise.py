@@ -236,17 +236,23 @@ class NoiseSampler:
 
 
 def process_times() -> dict[int, tuple[str, float, set[int]]]:
-    """Every process's name, CPU seconds so far and allowed cores (one pass over /proc, ~10 ms)."""
+    """Every process's name, CPU seconds so far and allowed cores (one pass over /proc, ~10 ms).
+
+    The CPU time includes that of its children that have exited (and been waited for): short-lived
+    processes (a build's compilers, a test's subprocesses) show as their parent's.
+    """
     found = {}
     for process in psutil.process_iter(["name", "cpu_times", "cpu_affinity"]):
         times, allowed = process.info["cpu_times"], process.info["cpu_affinity"]
         if times is not None and allowed is not None:
-            found[process.pid] = (process.info["name"] or "?", times.user + times.system, set(allowed))
+            cpu = times.user + times.system + times.children_user + times.children_system
+            found[process.pid] = (process.info["name"] or "?", cpu, set(allowed))
     return found
 
 
 def busiest(before: dict, after: dict, cores: set[int], top: int = 5) -> list[str]:
-    """The processes that used the most CPU between two process_times() passes and may run on `cores`."""
+    """The processes that used the most CPU between two process_times() passes and may run on `cores`
+    (a process born in between counts from zero; one that exited in between shows in its parent)."""
     used = []
     for pid, (name, cpu, allowed) in after.items():
         start = before.get(pid, (name, 0.0, allowed))[1]
