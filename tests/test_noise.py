@@ -214,8 +214,10 @@ def test_a_cpu_hog_on_the_servers_core_marks_its_step_disturbed_and_only_it(tmp_
     # The hog took about half of the server's core: far above the limit, and on the server's cores.
     assert hogged["roles"]["server"]["foreign_percent"] >= 4 * NOISE_LIMIT, hogged
     assert hogged["worst_role"] == "server"
-    # And the step names it among the processes that used the cores.
-    assert any(f"(pid {hog_pid})" in line for line in hogged["busiest_processes"]), hogged["busiest_processes"]
+    # And the step names it among the processes that used the cores: itself, or (killed and waited
+    # for before the step ended) this test's process, its parent, which its CPU time then counts in.
+    named = [f"(pid {hog_pid})", f"(pid {os.getpid()})"]
+    assert any(pid in line for line in hogged["busiest_processes"] for pid in named), hogged["busiest_processes"]
     if shaken[1] and shaken[3]:
         # Someone else loaded the cores during both runs' clean steps: the guard was right, the test has no control step.
         message = "every step without the hog was disturbed too, twice: " + "; ".join(
