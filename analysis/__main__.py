@@ -17,8 +17,8 @@ from . import archive
 from .compare import LEGEND as COMPARE_LEGEND
 from .compare import compare, differences
 from .locust_csv import LocustCSVError
-from .report import build, latest_run, load, summary_rows
-from .tables import GENERATOR_MARK, UNSTABLE_MARK, to_markdown
+from .report import build, disturbed_line, disturbed_steps, latest_run, load, summary_rows
+from .tables import DISTURBED_MARK, GENERATOR_MARK, UNSTABLE_MARK, to_markdown
 from .tidy import AnalysisError
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
@@ -50,9 +50,15 @@ def cmd_report(args) -> int:
             table.add_column(column, justify="left" if column in ("framework", "flags") else "right")
         fastest = peaks["rps"].max() if not peaks.empty else None
         for name, row in peaks.iterrows():
-            flags = [text for flag, text in (("generator_bound", f"{GENERATOR_MARK} generator-bound"), ("unstable", f"{UNSTABLE_MARK} unstable")) if row[flag]]
+            flags = [text for flag, text in (("generator_bound", f"{GENERATOR_MARK} generator-bound"), ("unstable", f"{UNSTABLE_MARK} unstable"),
+                                              ("disturbed", f"{DISTURBED_MARK} disturbed")) if row[flag]]  # fmt: skip
             table.add_row(name, f"{row['rps']:,.0f}", f"{row['users']:.0f}", f"{row['p95_ms']:,.0f}", f"{row['rps'] / fastest:.2f}", ", ".join(flags))
         out.print(table)
+    shaken = disturbed_steps(report.frame)
+    if shaken:
+        out.print(f"[bold yellow]{disturbed_line(len(shaken))}[/] (other processes used the lab's cores; marked {DISTURBED_MARK}, no verdict rests on them):")
+        for line in shaken:
+            out.print(f"  {line}")
     folder = run_dir / "report"
     out.print(f"written: {folder}/ (tables.md, report.md, tidy.csv, charts/)")
     out.print(f"HTML report: {(folder / 'report.html').resolve()}")

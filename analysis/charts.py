@@ -5,8 +5,8 @@ needs two points; with several, lines over the levels, each framework with a mar
 of its own and shifted a few points sideways, so equal values never hide one another.
 
 The flags of the tables are drawn too: a generator-bound level (†) is a hollow marker or a
-hollow hatched bar, an unstable one (~) has a red ring or a red edge, and each chart's legend
-says so. A framework that has no bar in a chart gets a line in it saying why.
+hollow hatched bar, an unstable one (~) has a red ring or a red edge, a disturbed one (!) a
+black cross over its marker or cross-hatching on its bar, and each chart's legend says so. A framework that has no bar in a chart gets a line in it saying why.
 """
 
 import io
@@ -21,13 +21,14 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.transforms import offset_copy  # noqa: E402
 
-from .tables import GENERATOR_MARK, UNSTABLE_MARK, peak_levels, scenario_steps  # noqa: E402
+from .tables import DISTURBED_MARK, GENERATOR_MARK, UNSTABLE_MARK, marks, peak_levels, scenario_steps  # noqa: E402
 
 COLOURS = plt.get_cmap("tab10").colors
 MARKERS = ("o", "s", "D", "^", "v", "P", "X")
 # How far apart, sideways, the frameworks' markers at one user level are drawn (points).
 DODGE_POINTS = 7
 FLAG_COLOUR = "#d62728"
+DISTURBED_COLOUR = "black"
 # Same inputs, same bytes: no timestamp or version in the PNG.
 PNG_METADATA = {"Software": None}
 
@@ -183,7 +184,7 @@ def _ceiling_share(ax, groups, style, scenario, levels, baselines) -> None:
     if missing:
         ax.set_xlabel("\n".join(missing), fontsize=8, color=FLAG_COLOUR)
     flagged = peaks.loc[list(shares)]
-    if flagged["generator_bound"].any() or flagged["unstable"].any():
+    if flagged["generator_bound"].any() or flagged["unstable"].any() or flagged["disturbed"].any():
         ax.legend(handles=_flag_patches(), fontsize=8)
 
 
@@ -216,7 +217,7 @@ def _bars(ax, rows: pd.DataFrame, column: str, style, spread: bool = False, labe
 
 
 def _flag_bar(bar, row, colour) -> None:
-    """Hollow and hatched when generator-bound (a floor), a red edge when unstable."""
+    """Hollow and hatched when generator-bound (a floor), a red edge when unstable, cross-hatched when disturbed."""
     if row["generator_bound"]:
         bar.set_facecolor("none")
         bar.set_edgecolor(colour)
@@ -224,12 +225,17 @@ def _flag_bar(bar, row, colour) -> None:
     if row["unstable"]:
         bar.set_edgecolor(FLAG_COLOUR)
         bar.set_linewidth(2)
+    if row.get("disturbed", False):
+        bar.set_hatch((bar.get_hatch() or "") + "xx")
+        if not row["unstable"]:
+            bar.set_edgecolor(DISTURBED_COLOUR)
 
 
 def _flag_patches() -> list[Patch]:
     return [
         Patch(facecolor="none", edgecolor="black", hatch="//", label=f"{GENERATOR_MARK} generator-bound (a floor)"),
         Patch(facecolor="none", edgecolor=FLAG_COLOUR, linewidth=2, label=f"{UNSTABLE_MARK} unstable repeats"),
+        Patch(facecolor="none", edgecolor=DISTURBED_COLOUR, hatch="xx", label=f"{DISTURBED_MARK} disturbed (others used the cores): re-run"),
     ]
 
 
@@ -257,27 +263,33 @@ def _track(ax, x, y) -> None:
 
 
 def _flagged_markers(ax, rows: pd.DataFrame, column: str, style, name: str) -> None:
-    """Over the line's filled markers: hollow for generator-bound levels, a red ring for unstable ones."""
+    """Over the line's filled markers: hollow for generator-bound levels, a red ring for unstable ones,
+    a black cross for disturbed ones."""
     bound = rows["generator_bound"].astype(bool)
     noisy = rows["unstable"].astype(bool)
+    shaken = rows["disturbed"].astype(bool) if "disturbed" in rows else pd.Series(False, index=rows.index)
     shape, colour, transform = style.marker[name], style.colour[name], style.transform(ax, name)
     ax.plot(rows.loc[bound, "users"], rows.loc[bound, column], shape, markerfacecolor="white", markeredgecolor=colour,
             markeredgewidth=1.8, markersize=7, linestyle="none", transform=transform, zorder=3)  # fmt: skip
     ax.plot(rows.loc[noisy, "users"], rows.loc[noisy, column], "o", markerfacecolor="none", markeredgecolor=FLAG_COLOUR,
             markeredgewidth=1.5, markersize=12, linestyle="none", transform=transform, zorder=3)  # fmt: skip
-    for row in rows[bound | noisy].itertuples():
+    ax.plot(rows.loc[shaken, "users"], rows.loc[shaken, column], "x", markeredgecolor=DISTURBED_COLOUR, markeredgewidth=2,
+            markersize=11, linestyle="none", transform=transform, zorder=4, label="_disturbed")  # fmt: skip
+    for row in rows[bound | noisy | shaken].itertuples():
         ax.annotate(_marks(row._asdict()), (row.users, getattr(row, column)), xycoords=transform, textcoords="offset points",
                     xytext=(6, 4), color=FLAG_COLOUR)  # fmt: skip
 
 
 def _marks(row) -> str:
-    return (GENERATOR_MARK if row["generator_bound"] else "") + (UNSTABLE_MARK if row["unstable"] else "")
+    return marks(row)
 
 
 def _flag_legend() -> list[Line2D]:
     return [
         Line2D([], [], marker="o", linestyle="none", markerfacecolor="white", markeredgecolor="black", label=f"{GENERATOR_MARK} generator-bound (a floor)"),
         Line2D([], [], marker="o", linestyle="none", markerfacecolor="none", markeredgecolor=FLAG_COLOUR, markersize=10, label=f"{UNSTABLE_MARK} unstable repeats"),
+        Line2D([], [], marker="x", linestyle="none", markeredgecolor=DISTURBED_COLOUR, markersize=11, markeredgewidth=2,
+               label=f"{DISTURBED_MARK} disturbed (others used the cores): re-run"),
     ]
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from .stats import rankable
-from .tables import GENERATOR_MARK, UNSTABLE_MARK, peak_levels, scenario_steps
+from .tables import marks, peak_levels, scenario_steps
 from .tidy import AnalysisError
 
 CLAIMS = Path(__file__).with_name("claims.toml")
@@ -23,6 +23,10 @@ PARTLY = "partly"
 FAILS = "does not hold"
 NOT_TESTED = "not tested here"
 GENERATOR_BOUND = "inconclusive: generator-bound"
+# Other processes took the lab's cores in a step of a peak that the claim rests on: the number
+# is not this machine's, so the claim is not judged on it (re-run). Checked before
+# generator-bound: a neighbour on Locust's cores can be why Locust looked short of CPU.
+DISTURBED = "inconclusive: disturbed"
 
 # A measured ratio within this factor of the post's (either way) is the post's ratio.
 RATIO_TOLERANCE = 1.25
@@ -33,6 +37,8 @@ FREE_COST = 0.10
 def ratio_verdict(fast: pd.Series | None, slow: pd.Series | None, post_ratio: float) -> str:
     if fast is None or slow is None:
         return NOT_TESTED  # a framework was not measured on this scenario
+    if fast["disturbed"] or slow["disturbed"]:
+        return DISTURBED
     if fast["generator_bound"] or slow["generator_bound"]:
         return GENERATOR_BOUND  # one number is a floor: the ratio could be anything beyond it
     measured = fast["rps"] / slow["rps"]
@@ -50,7 +56,7 @@ def combined_verdict(verdicts: list[str]) -> str:
         return NOT_TESTED
     if len(set(verdicts)) == 1:
         return verdicts[0]
-    for inconclusive in (GENERATOR_BOUND, NOT_TESTED):
+    for inconclusive in (DISTURBED, GENERATOR_BOUND, NOT_TESTED):
         if inconclusive in verdicts:
             return inconclusive
     return PARTLY if HOLDS in verdicts or PARTLY in verdicts else FAILS
@@ -59,6 +65,8 @@ def combined_verdict(verdicts: list[str]) -> str:
 def faster_verdict(first: pd.Series | None, others: dict[str, pd.Series]) -> str:
     if first is None or not others:
         return NOT_TESTED
+    if first["disturbed"] or any(row["disturbed"] for row in others.values()):
+        return DISTURBED
     if first["generator_bound"] or any(row["generator_bound"] for row in others.values()):
         return GENERATOR_BOUND
     wins = [first["rps"] > row["rps"] and rankable(first["_summary"], row["_summary"]) for row in others.values()]
@@ -74,9 +82,11 @@ def interface_verdict(interfaces: dict[str, str | None]) -> str:
     return PARTLY  # some framework runs as ASGI here: the claim's premise is only partly this setup
 
 
-def validation_verdict(costs: dict[str, float], generator_bound: bool, first: str) -> str:
+def validation_verdict(costs: dict[str, float], generator_bound: bool, first: str, disturbed: bool = False) -> str:
     if first not in costs:
         return NOT_TESTED
+    if disturbed:
+        return DISTURBED
     if generator_bound:
         return GENERATOR_BOUND
     if costs[first] <= FREE_COST:
@@ -150,15 +160,17 @@ def check_claims(levels: pd.DataFrame, manifest: dict, claims: list[dict] | None
             post = "WSGI; async via Quart / Channels; Django async views since 3.1"
             measured = "; ".join(_deployment(name, targets.get(name) or {}) for name in names)
         elif check == "validation":
-            costs, bound, parts = {}, False, []
+            costs, bound, shaken, parts = {}, False, False, []
             for name in names:
                 valid, plain = peak(scenario, name), peak(claim["baseline_scenario"], name)
                 if valid is None or plain is None:
                     continue
                 costs[name] = 1 - valid["rps"] / plain["rps"]
                 bound |= name == names[0] and bool(valid["generator_bound"] or plain["generator_bound"])
+                # Every framework's cost is compared with the first's: a disturbed one spoils the comparison.
+                shaken |= bool(valid["disturbed"] or plain["disturbed"])
                 parts.append(f"{name} {valid['rps'] / plain['rps']:.2f} (costs {costs[name]:.0%})")
-            verdict = validation_verdict(costs, bound, names[0])
+            verdict = validation_verdict(costs, bound, names[0], shaken)
             post = "no cost"
             measured = "; ".join(parts) or "not measured"
         else:
@@ -176,8 +188,7 @@ def check_claims(levels: pd.DataFrame, manifest: dict, claims: list[dict] | None
 
 
 def _rps(row: pd.Series) -> str:
-    flags = (GENERATOR_MARK if row["generator_bound"] else "") + (UNSTABLE_MARK if row["unstable"] else "")
-    return f"{row['rps']:,.0f} req/s{flags}"
+    return f"{row['rps']:,.0f} req/s{marks(row)}"
 
 
 def _deployment(name: str, target: dict) -> str:
@@ -217,6 +228,7 @@ def _conditions(scenario: str, names: list[str], peaks: pd.DataFrame, manifest: 
             text += f" @{row['users']:.0f} users"
             text += " generator-bound" if row["generator_bound"] else ""
             text += " unstable" if row["unstable"] else ""
+            text += " disturbed" if row["disturbed"] else ""
         parts.append(text)
     return "; ".join(parts)
 

@@ -19,7 +19,7 @@ from . import stats
 from .charts import scenario_charts
 from .claims import check_claims
 from .tables import (
-    GENERATOR_MARK, UNSTABLE_MARK, ceilings, comparison, framework_order, level_summary, locust_vs_wrk, peak_levels,
+    DISTURBED_MARK, GENERATOR_MARK, UNSTABLE_MARK, ceilings, comparison, framework_order, level_summary, locust_vs_wrk, peak_levels,
     resources, scenario_steps, to_markdown,
 )  # fmt: skip
 from .archive import UNPACKED
@@ -58,7 +58,9 @@ LEGEND = (
     f"`tie` where the repeats overlap the next faster framework's. Marks: `{GENERATOR_MARK}` generator-bound (Locust "
     f"demand, CPU time plus time waiting for a core, >= {stats.GENERATOR_CPU_LIMIT:.0f}% of a core, or within {stats.GENERATOR_CEILING_MARGIN:.0%} of the generator ceiling): "
     f"the number is a floor, not the target's limit; `{UNSTABLE_MARK}` unstable (repeats spread more than "
-    f"{stats.UNSTABLE_SPREAD:.0%}): too noisy to rank on."
+    f"{stats.UNSTABLE_SPREAD:.0%}): too noisy to rank on; `{DISTURBED_MARK}` disturbed (in a repeat, other processes' CPU time "
+    f"plus steal reached {stats.NOISE_LIMIT:.0f}% of the server's or Locust's cores): not this set-up's number, re-run; "
+    f"`others' CPU %` is that share, worst repeat."
 )
 
 CLAIMS_INTRO = (
@@ -72,7 +74,7 @@ CHART_NOTE = (
     f"Charts: with one user level, a bar per framework; with several, a line per framework over the levels, each "
     f"with its own marker shape, shifted a little sideways so equal values do not hide one another. Generator-bound "
     f"levels ({GENERATOR_MARK}, a floor) are hollow markers or hollow hatched bars, unstable repeats ({UNSTABLE_MARK}) "
-    f"a red ring or a red edge; error bars on throughput are the interquartile range of the repeats. A framework "
+    f"a red ring or a red edge, disturbed ones ({DISTURBED_MARK}) a black cross or cross-hatching; error bars on throughput are the interquartile range of the repeats. A framework "
     f"without a bar in the share-of-ceiling chart is named there with the reason."
 )
 
@@ -137,12 +139,33 @@ def table_blocks(report: Report, charts: dict[str, dict[str, bytes]] | None = No
     return blocks
 
 
-def header_blocks(report: Report) -> list[Block]:
+def disturbed_steps(frame: pd.DataFrame) -> list[str]:
+    """Each measured step (or ceiling) other processes disturbed, with how much they took and where."""
+    rows = frame[(frame["status"] == "ok") & frame["disturbed"].fillna(False).astype(bool)]
     return [
+        f"{r.framework} {r.scenario} u={r.users}" + (f" r{r.repeat}" if r.kind == "step" else " (ceiling)")
+        + f": {stats.noise_words(r.foreign_percent, r.steal_percent, r.noise_role)}"
+        for r in rows.itertuples()
+    ]
+
+
+def disturbed_line(count: int) -> str:
+    return f"{count} steps disturbed: re-run"
+
+
+def header_blocks(report: Report) -> list[Block]:
+    blocks = [
         Block("h1", f"Results: {report.manifest.get('run_id', report.run_dir.name)}"),
         Block("ul", items=[line.removeprefix("- ") for line in conditions(report.manifest)]),
-        Block("p", LEGEND),
     ]
+    shaken = disturbed_steps(report.frame)
+    if shaken:
+        blocks += [
+            Block("p", f"**{disturbed_line(len(shaken))}** (marked `{DISTURBED_MARK}`; no verdict rests on them): other processes "
+                       f"took at least {stats.NOISE_LIMIT:.0f}% of the lab's cores while they were measured."),
+            Block("ul", items=shaken),
+        ]  # fmt: skip
+    return blocks + [Block("p", LEGEND)]
 
 
 def claims_blocks(report: Report) -> list[Block]:

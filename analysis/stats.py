@@ -7,6 +7,9 @@ The rules live here and nowhere else:
   above GENERATOR_CPU_LIMIT % of one core, or
   throughput within GENERATOR_CEILING_MARGIN of the generator ceiling (the best a
   bare app achieved with the same generator, same scenario);
+- disturbed: on the server's or Locust's cores, other processes' CPU time plus the
+  hypervisor's steal time reached NOISE_LIMIT % of those cores' time in the window
+  (measured by lab/noise.py);
 - rankable: two results whose interquartile ranges do not overlap;
 - beyond spread (comparing runs): the same rule, and unknown with fewer than two repeats a side.
 """
@@ -18,6 +21,16 @@ UNSTABLE_SPREAD = 0.10
 GENERATOR_CPU_LIMIT = 90.0
 GENERATOR_CEILING_MARGIN = 0.10
 BOOTSTRAP_SAMPLES = 2000
+# Neighbour noise: CPU time taken from the server's (or Locust's) cores by other processes or,
+# on a VM, by the hypervisor (steal), as % of those cores' time over the window. A CPU-bound
+# server that loses x% of its cores loses up to x% of its throughput, so the limit sits at
+# half of UNSTABLE_SPREAD: a disturbance below it cannot on its own move a number as far as
+# the spread the lab already calls too noisy to rank on. It is above the floor of an
+# undisturbed step: the lab's own unpinned work mis-assigned between the two cores, and
+# /proc/stat's 10 ms ticks (measured: README, "The neighbour-noise guard").
+NOISE_LIMIT = 5.0
+# The core sets the noise guard measures, as a sentence names them.
+CORE_OWNERS = {"server": "the server's", "locust": "Locust's"}
 
 
 def summarise(values) -> dict:
@@ -63,6 +76,17 @@ def generator_bound(locust_cpu_percent, rps, ceiling) -> bool:
     if ceiling is None or pd.isna(ceiling) or rps is None or pd.isna(rps):
         return False
     return rps >= (1 - GENERATOR_CEILING_MARGIN) * ceiling
+
+
+def disturbed(foreign_percent, steal_percent) -> bool:
+    """True when others took enough of the lab's cores in a step that its numbers should be re-measured."""
+    known = [v for v in (foreign_percent, steal_percent) if v is not None and not pd.isna(v)]
+    return bool(known) and sum(known) >= NOISE_LIMIT
+
+
+def noise_words(foreign_percent, steal_percent, role) -> str:
+    """What took the cores, in words: '42% of the server's cores used by other processes, 0% stolen'."""
+    return f"{foreign_percent:.0f}% of {CORE_OWNERS.get(role, role)} cores used by other processes, {steal_percent:.0f}% stolen by the hypervisor"
 
 
 def rankable(a: dict, b: dict) -> bool:

@@ -3,6 +3,7 @@
 Markers used in every table that shows a throughput:
   †  generator-bound: Locust may have set this number, not the target
   ~  unstable: the repeats spread more than analysis.stats.UNSTABLE_SPREAD
+  !  disturbed: in at least one repeat other processes took the lab's cores (analysis.stats.disturbed)
 """
 
 import pandas as pd
@@ -11,6 +12,7 @@ from .stats import rankable, summarise, unstable
 
 GENERATOR_MARK = "†"
 UNSTABLE_MARK = "~"
+DISTURBED_MARK = "!"
 
 
 def framework_order(frame: pd.DataFrame, manifest: dict) -> list[str]:
@@ -41,6 +43,11 @@ def level_summary(frame: pd.DataFrame) -> pd.DataFrame:
                 "rps_ci_high": rps["ci_high"],
                 "unstable": unstable(rps["spread"], rps["n"]),
                 "generator_bound": bool(group["generator_bound"].fillna(False).astype(bool).any()),
+                # One disturbed repeat is enough: the median may rest on it.
+                "disturbed": bool(group["disturbed"].fillna(False).astype(bool).any()) if "disturbed" in group else False,
+                "disturbed_repeats": int(group["disturbed"].fillna(False).astype(bool).sum()) if "disturbed" in group else 0,
+                "noise_percent": (group["foreign_percent"].fillna(0) + group["steal_percent"].fillna(0)).where(group["foreign_percent"].notna()).max()
+                if "foreign_percent" in group else None,
                 "p50_ms": group["p50_ms"].median(),
                 "p95_ms": group["p95_ms"].median(),
                 "p99_ms": group["p99_ms"].median(),
@@ -72,7 +79,11 @@ def peak_levels(steps: pd.DataFrame) -> pd.DataFrame:
 
 
 def marks(row) -> str:
-    return (GENERATOR_MARK if row["generator_bound"] else "") + (UNSTABLE_MARK if row["unstable"] else "")
+    return (
+        (GENERATOR_MARK if row["generator_bound"] else "")
+        + (UNSTABLE_MARK if row["unstable"] else "")
+        + (DISTURBED_MARK if row.get("disturbed", False) else "")
+    )
 
 
 def rps_cell(row) -> str:
@@ -128,6 +139,8 @@ def resources(levels: pd.DataFrame, scenario: str, order: list[str]) -> pd.DataF
             "req per CPU-second": peaks["requests_per_cpu_second"].map(_number),
             "Locust CPU %": peaks["locust_cpu_percent"].map(_number),
             "Locust demand %": peaks["locust_demand_percent"].map(_number),
+            # Others' CPU time plus steal on the worst of the lab's core sets, worst repeat; ! when disturbed.
+            "others' CPU %": peaks.apply(lambda r: _number(r.get("noise_percent")) + (DISTURBED_MARK if r.get("disturbed", False) else ""), axis=1),
         }
     )
     table = table.reindex([name for name in order if name in table.index])
@@ -163,7 +176,7 @@ def locust_vs_wrk(levels: pd.DataFrame, order: list[str]) -> pd.DataFrame:
             "framework": rows["framework"],
             "scenario": rows["scenario"],
             "connections": rows["users"].map(lambda v: f"{v:.0f}"),
-            "Locust req/s": rows["rps"].map(lambda v: f"{v:,.0f}"),
+            "Locust req/s": rows.apply(lambda r: f"{r['rps']:,.0f}{marks(r)}", axis=1),
             "wrk req/s": rows["wrk_rps"].map(lambda v: f"{v:,.0f}"),
             "Locust / wrk": (rows["rps"] / rows["wrk_rps"]).map(lambda v: f"{v:.2f}"),
         }

@@ -14,7 +14,7 @@ import pandas as pd
 from lab import names, records
 
 from .locust_csv import LocustCSVError, aggregate_row, read_stats
-from .stats import generator_bound
+from .stats import disturbed, generator_bound
 
 
 class AnalysisError(Exception):
@@ -70,7 +70,7 @@ COLUMNS = [
     "requests", "failures", "failure_rate", "rps", "p50_ms", "p95_ms", "p99_ms", "avg_ms", "max_ms",
     "locust_cpu_percent", "locust_demand_percent", "locust_cpu_warning", "server_cpu_seconds", "server_cpu_percent",
     "server_peak_rss_mb", "requests_per_cpu_second", "wrk_rps", "generator_ceiling_rps", "generator_bound",
-    "locust_format", "step_dir",
+    "foreign_percent", "steal_percent", "noise_role", "disturbed", "locust_format", "step_dir",
 ]  # fmt: skip
 
 
@@ -183,6 +183,11 @@ def step_row(run_dir: Path, manifest: dict, step_file: Path) -> dict:
         server_cpu_percent=server.get("cpu_percent"),
         server_peak_rss_mb=server.get("peak_rss_mb"),
     )
+    noise = step.get("noise") or {}
+    # Others' CPU time (and steal) on the worst of the server's and Locust's cores (lab/noise.py);
+    # a step without a noise record (an older run) is not known to be disturbed.
+    row.update(foreign_percent=noise.get("foreign_percent"), steal_percent=noise.get("steal_percent"), noise_role=noise.get("worst_role"),
+               disturbed=disturbed(noise.get("foreign_percent"), noise.get("steal_percent")))  # fmt: skip
     if step.get("wrk"):
         row["wrk_rps"] = step["wrk"].get("requests_per_s")
     window = (locust.get("window_end") or 0) - (locust.get("window_start") or 0)

@@ -18,7 +18,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from . import catalog, database, records, results, wrk
+from analysis.stats import NOISE_LIMIT, disturbed, noise_words
+
+from . import catalog, database, noise, records, results, wrk
 from .catalog import LabError
 from .docker import DockerEngine, choose_engine
 from .engine import Engine
@@ -120,6 +122,22 @@ class Bench:
 
     # -- stages -------------------------------------------------------------------------------
 
+    def check_cores_idle(self, manifest: Manifest) -> None:
+        """Before any target starts: if other processes already keep the lab's cores busy, say so now,
+        not after the run (the run goes on: it is a warning, and the steps are checked one by one)."""
+        before = noise.busy_before({"server": self.plan.server_cores, "locust": self.plan.locust_cores})
+        if before is None:
+            return
+        manifest.host["busy_before_run"] = before
+        if disturbed(before["foreign_percent"], before["steal_percent"]):
+            role = before["worst_role"]
+            busiest = ", ".join(before["busiest"]) or "no single process stands out"
+            console.print(
+                f"[bold yellow]warning: the lab's cores are already busy before the run, cores {before['roles'][role]['cores']}: "
+                f"{noise_words(before['foreign_percent'], before['steal_percent'], role)} (limit {NOISE_LIMIT:.0f}%; busiest: {busiest}); "
+                f"steps measured like this are marked disturbed[/]"
+            )
+
     def prepare_database(self, engine: Engine, manifest: Manifest) -> str | None:
         """The lab's own database on the engine's PostgreSQL, created and seeded for this run.
 
@@ -168,6 +186,11 @@ class Bench:
                 # Advance by the plan's share, so the time-left estimate learns the real pace.
                 progress.update(task, advance=per_step, done=index)
 
+    def say_disturbed(self) -> None:
+        shaken = [r for r in self.records if r.status == "ok" and noise_of(r)[0]]
+        if shaken:
+            console.print(f"[bold yellow]{len(shaken)} steps disturbed: re-run[/] (other processes used the lab's cores; marked ! in the report)")
+
     def status(self) -> str:
         measured = [r for r in self.records if r.kind == "step" and r.status == "ok"]
         if not measured:
@@ -206,6 +229,7 @@ class Bench:
                 self.save(run_dir, manifest)
                 say(f"run {run_dir.name}: {len(plan.steps)} steps, profile {plan.profile.name}, engine {self.engine_name}")
                 say(f"results: {run_dir}")
+                self.check_cores_idle(manifest)
                 database_url = self.prepare_database(engine, manifest)
                 uses_database = any(s.database for s in plan.scenarios)
                 with TargetSet(engine, plan.frameworks, plan.server_cores, database_url, self.gate, self.options.health_timeout,
@@ -220,7 +244,7 @@ class Bench:
                         self.save(run_dir, manifest)
                         say(f"Locust web UI: {generator.web_url} (watch the run live)")
                         lap("locust_start_s")
-                        steps = StepRunner(run_dir, plan, targets, generator, database_url, self.wrk_path)
+                        steps = StepRunner(run_dir, plan, targets, generator, database_url, self.wrk_path, engine=self.engine_name)
                         wrk_on = bool(self.wrk_path)
                         timings["planned_ceilings_s"] = round(plan.ceiling_seconds(), 1)
                         timings["planned_steps_s"] = round(plan.step_seconds(wrk_on), 1)
@@ -229,6 +253,7 @@ class Bench:
                         lap("ceilings_s")
                         self.run_steps(steps)
                         lap("steps_s")
+                self.say_disturbed()
                 status = self.status()
         except KeyboardInterrupt:
             console.print("[bold yellow]interrupted: stopping targets and Locust; the finished steps are kept[/]")
@@ -257,5 +282,16 @@ def describe(label: str, record: records.StepRecord) -> str:
     )
     if record.wrk:
         line += f"  wrk {record.wrk.get('requests_per_s') or 0:,.0f} req/s"
+    shaken, why = noise_of(record)
+    if shaken:
+        line += f"  [yellow]disturbed[/]: {why}"
     return line
+
+
+def noise_of(record: records.StepRecord) -> tuple[bool, str]:
+    """Was the step disturbed (analysis.stats.disturbed), and by what, in words."""
+    found = record.noise or {}
+    if not disturbed(found.get("foreign_percent"), found.get("steal_percent")):
+        return False, ""
+    return True, noise_words(found["foreign_percent"], found["steal_percent"], found["worst_role"])
 

@@ -7,6 +7,9 @@ Stdlib only: the analysis imports this on any machine.
 
     version 1   the first layout (step.json had no version field)
     version 2   one Locust master per run: locust.workers per step, timings in the manifest
+                (later, still version 2: step.noise, the neighbour-noise guard's numbers, lab/noise.py;
+                an optional field that a reader without it ignores and a record without it
+                leaves None, so no new version)
 """
 
 import json
@@ -67,6 +70,7 @@ class StepRecord:
     locust: dict = field(default_factory=dict)
     server: dict = field(default_factory=dict)
     wrk: dict | None = None
+    noise: dict | None = None  # CPU time others took on the lab's cores in the window (lab/noise.py)
     step_version: int = STEP_VERSION
 
 

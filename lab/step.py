@@ -12,6 +12,7 @@ from pathlib import Path
 from . import database, records, results, wrk
 from .catalog import LabError, Scenario
 from .engine import Generator
+from .noise import NoiseSampler
 from .plan import Plan, Step
 from .records import StepRecord
 from .targets import TargetSet
@@ -19,7 +20,7 @@ from .targets import TargetSet
 
 class StepRunner:
     def __init__(self, run_dir: Path, plan: Plan, targets: TargetSet, generator: Generator, database_url: str | None,
-                 wrk_path: str | None, tick: Callable[[dict], None] = lambda stats: None):  # fmt: skip
+                 wrk_path: str | None, tick: Callable[[dict], None] = lambda stats: None, engine: str = "local"):  # fmt: skip
         self.run_dir = run_dir
         self.plan = plan
         self.targets = targets
@@ -29,6 +30,9 @@ class StepRunner:
         self.wrk_path = wrk_path
         self.tick = tick
         self.warmed: set[tuple[str, str]] = set()
+        self.engine = engine
+        # The cores whose other users the noise guard measures (lab/noise.py).
+        self.roles = {"server": plan.server_cores, "locust": plan.locust_cores}
 
     def expected_workers(self) -> int:
         return self.generator.workers + self.generator.settings.extra_workers
@@ -76,13 +80,18 @@ class StepRunner:
         self.warmed.add(key)
         return self.plan.warmup
 
+    def noise_sampler(self) -> NoiseSampler:
+        name = database.database_name(self.database_url) if self.database_url else None
+        return NoiseSampler(self.roles, database=name, docker=self.engine == "docker")
+
     def measure(self, record: StepRecord, scenario: Scenario, folder: Path, warmup: float) -> StepRecord:
-        """One window against one target, with the server's and Locust's CPU and memory sampled meanwhile."""
+        """One window against one target, with the server's and Locust's CPU and memory sampled meanwhile,
+        and the CPU time anything else took on their cores (the noise guard)."""
         target = self.targets.targets[record.framework]
         self.generator.ensure_workers()
         window = None
         try:
-            with target.sampler() as server, self.generator.sampler() as locust:
+            with target.sampler() as server, self.generator.sampler() as locust, self.noise_sampler() as noise:
                 window = self.master.measure(scenario.user_class, target.load_url, record.users, self.plan.duration,
                                              self.expected_workers(), warmup, self.tick)  # fmt: skip
         except LabError as problem:
@@ -112,6 +121,7 @@ class StepRunner:
                 "phases_s": window.phases,
             }
             record.server = {"cores": self.plan.server_cores, **server.usage(start, end)}
+            record.noise = noise.record(start, end, {"server": record.server["cpu_percent"], "locust": record.locust["processes"]["cpu_percent"]})
             folder.mkdir(parents=True, exist_ok=True)
             for name, text in window.csv.items():
                 (folder / f"locust_{name}.csv").write_text(text)

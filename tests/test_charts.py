@@ -159,3 +159,42 @@ def test_pngs_are_written_for_both_kinds(one_level):
     pngs = scenario_charts(levels_of(rows), "json", ORDER, BASELINES)
     assert set(pngs) == {"json-throughput", "json-latency", "json-resources", "json-efficiency"}
     assert all(png.startswith(b"\x89PNG") for png in pngs.values())
+
+
+def test_disturbed_levels_are_crossed_in_bars_and_lines_and_the_legend_says_so():
+    from analysis.tables import DISTURBED_MARK, comparison, resources
+
+    # flask's second repeat was disturbed (others took its cores): its level is marked, at one level and at several.
+    def rows_at(*levels):
+        rows = []
+        for users in levels:
+            rows += [step("fastapi", users, rps) for rps in (5000, 5100)]
+            rows += [{**step("flask", users, rps), "disturbed": shaken, "foreign_percent": pct, "steal_percent": 0.0}
+                     for rps, shaken, pct in ((1500, False, 1.0), (1400, True, 42.0))]  # fmt: skip
+        return levels_of(rows)
+
+    levels = rows_at(16)
+    figures = scenario_figures(levels, "json", ORDER, BASELINES)
+    try:
+        ax = figures["json-throughput"].axes[0]
+        fastapi, flask = bars(ax)
+        assert "x" in flask.get_hatch() and not fastapi.get_hatch()
+        assert f"1,450{DISTURBED_MARK}" in texts(figures["json-throughput"])
+        assert any("disturbed" in label for label in legend_labels(ax))
+    finally:
+        for figure in figures.values():
+            plt.close(figure)
+    # The tables carry the mark, and the share others took.
+    assert comparison(levels, "json", ORDER, BASELINES).loc["flask", "peak req/s"] == f"1,450{DISTURBED_MARK}"
+    assert comparison(levels, "json", ORDER, BASELINES).loc["fastapi", "peak req/s"] == "5,050"
+    assert resources(levels, "json", ORDER).loc["flask", "others' CPU %"] == f"42{DISTURBED_MARK}"
+
+    figures = scenario_figures(rows_at(16, 64), "json", ORDER, BASELINES)
+    try:
+        ax = figures["json-throughput"].axes[0]
+        crosses = [line for line in ax.get_lines() if line.get_marker() == "x" and len(line.get_xdata())]
+        assert [list(line.get_xdata()) for line in crosses] == [[16, 64]]  # flask's two levels, and only those
+        assert any("disturbed" in label for label in legend_labels(ax))
+    finally:
+        for figure in figures.values():
+            plt.close(figure)

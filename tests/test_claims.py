@@ -1,0 +1,154 @@
+"""Every verdict rule of analysis/claims.py, table-driven, on constructed peaks: each outcome of each rule.
+
+A peak is what check_claims hands the rules: one framework's best level from
+analysis.tables.level_summary (median req/s, its flags, the repeats' summary).
+"""
+
+import pandas as pd
+import pytest
+
+from analysis.claims import (
+    DISTURBED, FAILS, FREE_COST, GENERATOR_BOUND, HOLDS, NOT_TESTED, PARTLY, RATIO_TOLERANCE, check_claims, combined_verdict,
+    faster_verdict, interface_verdict, ratio_verdict, validation_verdict,
+)  # fmt: skip
+from analysis.stats import summarise
+from analysis.tables import level_summary
+
+
+def peak(*repeats: float, bound: bool = False, disturbed: bool = False) -> pd.Series:
+    summary = summarise(repeats)
+    return pd.Series({"rps": summary["median"], "generator_bound": bound, "disturbed": disturbed, "unstable": False, "_summary": summary})
+
+
+# Repeats that do not overlap one another (rankable) or do (a tie).
+FAST = peak(3900, 4000, 4100)
+SLOW = peak(990, 1000, 1010)  # FAST / SLOW = 4.0
+NEAR_FAST = peak(1040, 1060, 1080)  # overlaps SLOWISH
+SLOWISH = peak(1000, 1050, 1070)
+
+
+@pytest.mark.parametrize(
+    "fast, slow, post_ratio, expected",
+    [
+        pytest.param(None, SLOW, 4.0, NOT_TESTED, id="fast-not-measured"),
+        pytest.param(FAST, None, 4.0, NOT_TESTED, id="slow-not-measured"),
+        pytest.param(peak(3900, 4000, 4100, disturbed=True), SLOW, 4.0, DISTURBED, id="fast-disturbed"),
+        pytest.param(FAST, peak(990, 1000, 1010, disturbed=True), 4.0, DISTURBED, id="slow-disturbed"),
+        pytest.param(peak(3900, 4000, 4100, disturbed=True, bound=True), SLOW, 4.0, DISTURBED, id="disturbed-before-generator-bound"),
+        pytest.param(peak(3900, 4000, 4100, bound=True), SLOW, 4.0, GENERATOR_BOUND, id="fast-generator-bound"),
+        pytest.param(FAST, peak(990, 1000, 1010, bound=True), 4.0, GENERATOR_BOUND, id="slow-generator-bound"),
+        pytest.param(FAST, SLOW, 4.0, HOLDS, id="the-posts-ratio"),
+        pytest.param(FAST, SLOW, 4.0 * RATIO_TOLERANCE, HOLDS, id="holds-at-the-tolerance-below"),
+        pytest.param(FAST, SLOW, 4.0 / RATIO_TOLERANCE, HOLDS, id="holds-at-the-tolerance-above"),
+        pytest.param(FAST, SLOW, 4.0 * RATIO_TOLERANCE * 1.01, PARTLY, id="same-order-smaller-margin"),
+        pytest.param(FAST, SLOW, 1.5, PARTLY, id="same-order-larger-margin"),
+        pytest.param(SLOW, FAST, 4.0, FAILS, id="order-reversed"),
+        pytest.param(NEAR_FAST, SLOWISH, 3.0, FAILS, id="same-order-but-repeats-overlap"),
+    ],
+)
+def test_ratio_verdict(fast, slow, post_ratio, expected):
+    assert ratio_verdict(fast, slow, post_ratio) == expected
+
+
+@pytest.mark.parametrize(
+    "verdicts, expected",
+    [
+        pytest.param([], NOT_TESTED, id="no-ratios"),
+        pytest.param([HOLDS, HOLDS], HOLDS, id="all-hold"),
+        pytest.param([FAILS], FAILS, id="all-fail"),
+        pytest.param([PARTLY, PARTLY], PARTLY, id="all-partly"),
+        pytest.param([HOLDS, DISTURBED], DISTURBED, id="one-disturbed"),
+        pytest.param([GENERATOR_BOUND, DISTURBED], DISTURBED, id="disturbed-before-generator-bound"),
+        pytest.param([HOLDS, GENERATOR_BOUND], GENERATOR_BOUND, id="one-generator-bound"),
+        pytest.param([GENERATOR_BOUND, NOT_TESTED], GENERATOR_BOUND, id="generator-bound-before-not-tested"),
+        pytest.param([HOLDS, NOT_TESTED], NOT_TESTED, id="one-not-tested"),
+        pytest.param([HOLDS, FAILS], PARTLY, id="holds-and-fails"),
+        pytest.param([PARTLY, FAILS], PARTLY, id="partly-and-fails"),
+    ],
+)
+def test_combined_verdict(verdicts, expected):
+    assert combined_verdict(verdicts) == expected
+
+
+@pytest.mark.parametrize(
+    "first, others, expected",
+    [
+        pytest.param(None, {"flask": SLOW}, NOT_TESTED, id="first-not-measured"),
+        pytest.param(FAST, {}, NOT_TESTED, id="nothing-to-compare-with"),
+        pytest.param(peak(3900, 4000, 4100, disturbed=True), {"flask": SLOW}, DISTURBED, id="first-disturbed"),
+        pytest.param(FAST, {"flask": SLOW, "django": peak(900, 950, 1000, disturbed=True)}, DISTURBED, id="another-disturbed"),
+        pytest.param(FAST, {"flask": peak(990, 1000, 1010, bound=True)}, GENERATOR_BOUND, id="generator-bound"),
+        pytest.param(FAST, {"flask": SLOW, "django": SLOWISH}, HOLDS, id="faster-than-all"),
+        pytest.param(SLOWISH, {"flask": SLOW, "django": FAST}, PARTLY, id="faster-than-some"),
+        pytest.param(SLOW, {"flask": FAST}, FAILS, id="slower-than-all"),
+        pytest.param(NEAR_FAST, {"flask": SLOWISH}, FAILS, id="faster-but-within-the-spread"),
+    ],
+)
+def test_faster_verdict(first, others, expected):
+    assert faster_verdict(first, others) == expected
+
+
+@pytest.mark.parametrize(
+    "interfaces, expected",
+    [
+        pytest.param({"flask": "WSGI", "django": "WSGI"}, NOT_TESTED, id="all-wsgi"),
+        pytest.param({"flask": "WSGI", "django": None}, NOT_TESTED, id="wsgi-and-one-not-run"),
+        pytest.param({"flask": "WSGI", "django": "ASGI"}, PARTLY, id="one-asgi"),
+    ],
+)
+def test_interface_verdict(interfaces, expected):
+    assert interface_verdict(interfaces) == expected
+
+
+@pytest.mark.parametrize(
+    "costs, bound, disturbed, expected",
+    [
+        pytest.param({"flask": 0.3}, False, False, NOT_TESTED, id="first-not-measured"),
+        pytest.param({"fastapi": 0.05, "flask": 0.3}, False, True, DISTURBED, id="disturbed"),
+        pytest.param({"fastapi": 0.05}, True, True, DISTURBED, id="disturbed-before-generator-bound"),
+        pytest.param({"fastapi": 0.05, "flask": 0.3}, True, False, GENERATOR_BOUND, id="generator-bound"),
+        pytest.param({"fastapi": FREE_COST, "flask": 0.3}, False, False, HOLDS, id="free-at-the-limit"),
+        pytest.param({"fastapi": 0.2, "flask": 0.3, "django": 0.4}, False, False, PARTLY, id="cheaper-than-the-others"),
+        pytest.param({"fastapi": 0.35, "flask": 0.3, "django": 0.4}, False, False, FAILS, id="not-cheaper-than-all"),
+        pytest.param({"fastapi": 0.2}, False, False, FAILS, id="costly-and-nothing-to-compare"),
+    ],
+)
+def test_validation_verdict(costs, bound, disturbed, expected):
+    assert validation_verdict(costs, bound, "fastapi", disturbed) == expected
+
+
+# -- the rules as check_claims applies them to a run's levels ----------------------------------------
+
+
+def tidy_rows(scenario: str, framework: str, rps: list[float], disturbed: list[bool] | None = None, users: int = 8) -> list[dict]:
+    disturbed = disturbed or [False] * len(rps)
+    return [
+        {"kind": "step", "scenario": scenario, "framework": framework, "users": users, "repeat": i + 1, "status": "ok", "rps": value,
+         "requests": int(value * 4), "failures": 0, "generator_bound": False, "disturbed": shaken, "foreign_percent": 40.0 if shaken else 1.0,
+         "steal_percent": 0.0, "p50_ms": 1.0, "p95_ms": 2.0, "p99_ms": 3.0, "locust_cpu_percent": 50.0, "locust_demand_percent": 55.0,
+         "server_cpu_percent": 95.0, "server_peak_rss_mb": 80.0, "requests_per_cpu_second": value, "wrk_rps": None}  # fmt: skip
+        for i, (value, shaken) in enumerate(zip(rps, disturbed))
+    ]
+
+
+MANIFEST = {"cores": {"server": [0], "locust": [1]}, "targets": {name: {"interface": "ASGI" if name == "fastapi" else "WSGI"} for name in ("fastapi", "flask", "django")}}
+
+
+def test_one_disturbed_repeat_of_a_peak_makes_every_claim_resting_on_it_inconclusive():
+    rows = tidy_rows("json", "fastapi", [4000, 4050, 3950], disturbed=[False, True, False])
+    rows += tidy_rows("json", "flask", [1000, 1010, 990]) + tidy_rows("json", "django", [800, 810, 790])
+    table = check_claims(level_summary(pd.DataFrame(rows)), MANIFEST)
+    assert table.loc["1/2", "verdict"] == table.loc["1/3", "verdict"] == DISTURBED
+    assert table.loc["2/3", "verdict"] == ratio_verdict(peak(1000, 1010, 990), peak(800, 810, 790), 9000 / 7000)  # untouched
+    assert table.loc["1", "verdict"] == f"{DISTURBED} (by its ratios)"
+    assert table.loc["2", "verdict"] == f"{DISTURBED} (by its ratios)"  # flask's ratios include fastapi's
+    assert "@8 users disturbed" in table.loc["1/2", "conditions"]
+    assert table.loc["1", "this run"].startswith("4,000 req/s!")
+
+
+def test_without_disturbance_the_same_numbers_get_the_rules_verdicts():
+    rows = tidy_rows("json", "fastapi", [4000, 4050, 3950]) + tidy_rows("json", "flask", [1000, 1010, 990])
+    table = check_claims(level_summary(pd.DataFrame(rows)), MANIFEST)
+    assert table.loc["1/2", "verdict"] == ratio_verdict(peak(4000, 4050, 3950), peak(1000, 1010, 990), 34000 / 9000) == HOLDS
+    assert table.loc["1/3", "verdict"] == NOT_TESTED
+    assert "disturbed" not in table.loc["1/2", "conditions"]
