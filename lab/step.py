@@ -111,7 +111,7 @@ class StepRunner:
                 "total_rps": stop.get("total_rps"),
                 "phases_s": window.phases,
             }
-            record.server = {"cores": self.plan.server_cores, **server.usage(start, end)}
+            record.server = {"cores": self.plan.server_cores, "cpus": self.plan.server_cpus, **server.usage(start, end)}
             folder.mkdir(parents=True, exist_ok=True)
             for name, text in window.csv.items():
                 (folder / f"locust_{name}.csv").write_text(text)
