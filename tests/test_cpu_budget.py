@@ -11,7 +11,7 @@ import time
 from decimal import Decimal
 
 import pytest
-from conftest import ROOT
+from conftest import DOCKER_ENV, ROOT
 
 from lab import cpu_quota
 from lab.catalog import LabError
@@ -226,3 +226,25 @@ def test_an_interrupted_run_leaves_no_cgroup_behind(tmp_path):
         process.kill()
     assert process.returncode == 130, output[-3000:]
     assert ours(process.pid) == [] and not cgroup.exists()
+
+
+@pytest.mark.e2e
+@pytest.mark.docker
+def test_docker_holds_the_same_budget_per_the_same_period(docker_engine, tmp_path):
+    """The runner on the docker engine: the container gets cpu_quota per the local engine's
+    period (docker-compose.cpu-period.yml), read back from the engine, and is capped by it."""
+    command = [*LAB, "bench", "--engine", "docker", "--profile", "smoke", "--frameworks", "fastapi", "--scenarios", "cpu",
+               "--users", "8", "--duration", "4", "--warmup", "1", "--repeats", "1", "--server-cpus", "0.5", "--results", str(tmp_path)]  # fmt: skip
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=1800, env=DOCKER_ENV)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["cores"]["server_cpus"] == 0.5
+    assert manifest["cores"]["server_cpu_limit"] == {"cpus": 0.5, "method": "docker cpu_quota / cpu_period", "period_us": 10_000, "quota_us": 5_000}
+    target = manifest["targets"]["fastapi"]
+    # What the container was given, read back from the Docker Engine API.
+    assert target["cpu_limit"] == {"method": "docker cpu_quota / cpu_period", "cpus": 0.5, "period_us": 10_000, "quota_us": 5_000}
+    assert target["env"]["CPUS"] == "0.5" and target["workers"] == 1
+    (step,) = run_dir.glob("steps/fastapi/cpu/*/step.json")
+    server = json.loads(step.read_text())["server"]
+    assert 0 < server["cpu_percent"] <= 55, server
