@@ -133,6 +133,10 @@ class LocalTarget(Target):
             command, enter = self.quota.command(command), self.quota.enter
         try:
             self.process = spawn(command, self.log_path, set(self.cores), self.env(), enter)
+        except subprocess.SubprocessError as problem:  # pinning or joining the cgroup failed in the child
+            if self.quota:
+                self.quota.remove()
+            raise LabError(f"{self.name}: could not start on cores {self.cores} in {self.quota.cgroup if self.quota else 'no cgroup'} ({problem})") from None
         except BaseException:
             if self.quota:
                 self.quota.remove()
