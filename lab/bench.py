@@ -77,6 +77,8 @@ class Bench:
             raise LabError(f"unknown engine {options.engine!r}; valid: auto, {', '.join(ENGINES)}")
         # "auto": docker when a Docker engine answers, else local; "docker" with no engine is refused here.
         self.engine_name = choose_engine(options.engine, say) if engine_factory is make_engine else options.engine
+        # How the engine will hold the server to its CPU budget; refused here when it cannot.
+        self.cpu_limit = ENGINES[self.engine_name].cpu_limit(self.plan.server_cpus, self.plan.server_cores)
         self.options = options
         self.engine_factory = engine_factory
         self.gate = gate or ConformanceGate()
@@ -102,7 +104,7 @@ class Bench:
                 "order": "interleaved: repeat > scenario > users > framework",
                 "steps": len(plan.steps),
             },
-            cores={"server": plan.server_cores, "locust": plan.locust_cores},
+            cores={"server": plan.server_cores, "locust": plan.locust_cores, "server_cpus": plan.server_cpus, "server_cpu_limit": self.cpu_limit},
             host=results.host_facts(),
             git=results.git_state(),
             locust={
@@ -233,7 +235,7 @@ class Bench:
                 database_url = self.prepare_database(engine, manifest)
                 uses_database = any(s.database for s in plan.scenarios)
                 with TargetSet(engine, plan.frameworks, plan.server_cores, database_url, self.gate, self.options.health_timeout,
-                               uses_database, say, with_baselines=plan.ceilings) as targets:  # fmt: skip
+                               uses_database, say, with_baselines=plan.ceilings, cpus=plan.server_cpus) as targets:  # fmt: skip
                     manifest.targets, manifest.baselines = targets.records["targets"], targets.records["baselines"]
                     manifest.unavailable = targets.unavailable
                     self.save(run_dir, manifest)

@@ -19,6 +19,7 @@ from pathlib import Path
 import docker
 import docker.errors
 
+from . import cpu_quota
 from .catalog import ROOT, Framework, LabError
 from .database import database_name
 from .engine import Engine, Generator, Sampler, Target, log_tail, recorded_env, wait_until_steady
@@ -28,6 +29,9 @@ from .settings import GeneratorSettings
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 # Given after COMPOSE_FILE, it publishes PostgreSQL on the host, with a password (database_server()).
 POSTGRES_PORT_FILE = ROOT / "docker-compose.postgres-port.yml"
+# Given after COMPOSE_FILE, it sets each service's CPU budget as a quota per cpu_quota.PERIOD_US,
+# in place of `cpus:` and its fixed 100 ms period (DockerTarget.start).
+CPU_PERIOD_FILE = ROOT / "docker-compose.cpu-period.yml"
 # The compose file's `name:`, unless COMPOSE_PROJECT_NAME says otherwise (as for `docker compose`).
 PROJECT = os.environ.get("COMPOSE_PROJECT_NAME") or "framework-load-lab"
 LOCUST_SERVICES = ("master", "worker")
@@ -84,6 +88,21 @@ def parse_cpuset(text: str) -> list[int]:
         low, _, high = part.partition("-")
         cores.extend(range(int(low), int(high or low) + 1))
     return cores
+
+
+# The CFS period Docker uses for a `cpus` (NanoCpus) limit (plain `docker compose up`): fixed.
+DOCKER_PERIOD_US = 100_000
+
+
+def cpu_limit(host_config: dict) -> dict:
+    """The CPU limit a container was given, read back from the engine."""
+    nano = host_config.get("NanoCpus") or 0
+    if nano:
+        return {"method": "docker cpus (NanoCpus)", "cpus": nano / 1e9, "period_us": DOCKER_PERIOD_US, "quota_us": round(nano / 1e9 * DOCKER_PERIOD_US)}
+    if (host_config.get("CpuQuota") or 0) > 0:
+        period = host_config.get("CpuPeriod") or DOCKER_PERIOD_US
+        return {"method": "docker cpu_quota / cpu_period", "cpus": host_config["CpuQuota"] / period, "period_us": period, "quota_us": host_config["CpuQuota"]}
+    return {"method": "none"}
 
 
 def tail(text: str, lines: int = 15) -> str:
@@ -168,10 +187,11 @@ class DockerTarget(Target):
     `load_url` the service's name and port on the compose network (Locust).
     """
 
-    def __init__(self, engine: "DockerEngine", framework: Framework, cores: list[int], extra_env: dict | None = None):
+    def __init__(self, engine: "DockerEngine", framework: Framework, cores: list[int], extra_env: dict | None = None, cpus: float | None = None):
         self.engine = engine
         self.framework = framework
         self.cores = cores
+        self.cpus = float(cpus or len(cores))
         self.extra_env = extra_env or {}
         self.log_path = engine.run_dir / "targets" / f"{framework.name}.log"
         self.container = None
@@ -180,7 +200,10 @@ class DockerTarget(Target):
 
     def compose_env(self) -> dict[str, str]:
         env = {
-            "SERVER_CPUS": str(len(self.cores)),
+            "SERVER_CPUS": f"{self.cpus:g}",
+            # docker-compose.cpu-period.yml: the same budget per the local engine's period.
+            "SERVER_CPU_PERIOD_US": str(cpu_quota.PERIOD_US),
+            "SERVER_CPU_QUOTA_US": str(cpu_quota.quota_us(self.cpus)),
             "SERVER_CPUSET": cpuset(self.cores),
         }
         if self.extra_env.get("DATABASE_URL"):
@@ -191,7 +214,7 @@ class DockerTarget(Target):
     def start(self) -> None:
         compose = self.engine.compose(self.compose_env())
         # Recreated, so it runs with this run's budget and database whatever ran before.
-        compose.run("up", "--detach", "--no-deps", "--force-recreate", self.name, what=self.name)
+        compose.run("--file", str(CPU_PERIOD_FILE), "up", "--detach", "--no-deps", "--force-recreate", self.name, what=self.name)
         self.container = self.engine.client.containers.get(self.engine.container_id(self.name))
         self.container.reload()
         binding = (self.container.attrs["NetworkSettings"]["Ports"] or {}).get(f"{self.framework.port}/tcp") or []
@@ -273,7 +296,8 @@ class DockerTarget(Target):
             "worker_command_lines": sorted({p[2] for p in children}),
             # What the container was given, read back from the engine.
             "cores": parse_cpuset(host.get("CpusetCpus")),
-            "cpus": (host.get("NanoCpus") or 0) / 1e9 or None,
+            "cpus": cpu_limit(host).get("cpus"),
+            "cpu_limit": cpu_limit(host),
             "env": recorded_env(env),
         }
 
@@ -352,8 +376,13 @@ class DockerEngine(Engine):
         except LabError as problem:
             return str(problem)
 
-    def target(self, framework: Framework, cores: list[int], env: dict | None = None) -> DockerTarget:
-        return DockerTarget(self, framework, cores, env)
+    def target(self, framework: Framework, cores: list[int], env: dict | None = None, cpus: float | None = None) -> DockerTarget:
+        return DockerTarget(self, framework, cores, env, cpus)
+
+    @classmethod
+    def cpu_limit(cls, cpus: float, cores: list[int]) -> dict:
+        """The container's cpu_quota per cpu_period (docker-compose.cpu-period.yml), the local engine's period."""
+        return {"cpus": cpus, "method": "docker cpu_quota / cpu_period", "period_us": cpu_quota.PERIOD_US, "quota_us": cpu_quota.quota_us(cpus)}
 
     def generator(self, cores: list[int]) -> "DockerGenerator":
         return DockerGenerator(self, cores)

@@ -215,7 +215,15 @@ class Engine(ABC):
     parallel_start: bool = False
 
     @abstractmethod
-    def target(self, framework: Framework, cores: list[int], env: dict | None = None) -> Target: ...
+    def target(self, framework: Framework, cores: list[int], env: dict | None = None, cpus: float | None = None) -> Target:
+        """A server on `cores`, held to a budget of `cpus` cores (None: all of `cores`)."""
+
+    @classmethod
+    def cpu_limit(cls, cpus: float, cores: list[int]) -> dict:
+        """How this engine holds a server to `cpus` cores, for the manifest; LabError when it cannot.
+
+        A class method: the runner asks before it makes a run folder or starts anything."""
+        return {"cpus": cpus, "method": "not recorded by this engine"}
 
     @abstractmethod
     def generator(self, cores: list[int]) -> Generator: ...

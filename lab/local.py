@@ -13,11 +13,12 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psutil
 
-from . import results
+from . import cpu_quota, results
 from .catalog import LOCUSTFILES, ROOT, Framework, LabError
 from .database import server_url
 from .engine import Engine, Generator, Sampler, Target, TreeSampler, log_tail, recorded_env, wait_until_steady
@@ -67,14 +68,20 @@ LIBC = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 PR_SET_PDEATHSIG = 1
 
 
-def spawn(command: list[str], log_path: Path, cores: set[int], env: dict | None = None) -> subprocess.Popen:
+def spawn(command: list[str], log_path: Path, cores: set[int], env: dict | None = None, enter=None) -> subprocess.Popen:
     """A process in its own group (stop_process_group reaches its children), pinned to cores, output
-    to a log, and killed by the kernel if the runner dies without cleaning up (even by SIGKILL)."""
+    to a log, and killed by the kernel if the runner dies without cleaning up (even by SIGKILL).
+
+    `enter`, if given, runs in the child before it execs (to join a CPU quota's cgroup), so
+    everything the process forks later inherits what it sets.
+    """
     log_path.parent.mkdir(parents=True, exist_ok=True)
 
     def in_child() -> None:
         os.sched_setaffinity(0, cores)
         LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if enter is not None:
+            enter()
 
     with open(log_path, "ab") as log:
         return subprocess.Popen(
@@ -83,11 +90,16 @@ def spawn(command: list[str], log_path: Path, cores: set[int], env: dict | None 
 
 
 class LocalTarget(Target):
-    """One framework's server, started with its start command on the given cores."""
+    """One framework's server, started with its start command on the given cores, held to a
+    budget of `cpus` cores (default: all of them; fewer: a CPU quota, lab/cpu_quota.py)."""
 
-    def __init__(self, framework: Framework, cores: list[int], log_path: Path, extra_env: dict | None = None, host: str = "127.0.0.1"):
+    def __init__(self, framework: Framework, cores: list[int], log_path: Path, extra_env: dict | None = None, host: str = "127.0.0.1",
+                 cpus: float | None = None):  # fmt: skip
         self.framework = framework
         self.cores = cores
+        self.cpus = float(cpus or len(cores))
+        route = cpu_quota.require(self.cpus, cores)
+        self.quota = cpu_quota.Quota(route, framework.name, self.cpus) if route else None
         self.log_path = log_path
         self.extra_env = extra_env or {}
         self.host = host
@@ -109,7 +121,7 @@ class LocalTarget(Target):
             VIRTUAL_ENV=str(venv),
             HOST=self.host,
             PORT=str(self.framework.port),
-            CPUS=str(len(self.cores)),
+            CPUS=f"{self.cpus:g}",
             PYTHONDONTWRITEBYTECODE="1",
         )
         env.update(self.extra_env)
@@ -122,7 +134,20 @@ class LocalTarget(Target):
                 f"{self.name}: cannot listen on {self.host}:{self.framework.port} ({problem}); "
                 "stop whatever listens there (another `make serve`?) so the lab measures its own server"
             )
-        self.process = spawn([str(self.framework.start_command)], self.log_path, set(self.cores), self.env())
+        command, enter = [str(self.framework.start_command)], None
+        if self.quota:
+            self.quota.create()
+            command, enter = self.quota.command(command), self.quota.enter
+        try:
+            self.process = spawn(command, self.log_path, set(self.cores), self.env(), enter)
+        except subprocess.SubprocessError as problem:  # pinning or joining the cgroup failed in the child
+            if self.quota:
+                self.quota.remove()
+            raise LabError(f"{self.name}: could not start on cores {self.cores} in {self.quota.cgroup if self.quota else 'no cgroup'} ({problem})") from None
+        except BaseException:
+            if self.quota:
+                self.quota.remove()
+            raise
 
     def settle(self) -> None:
         root = psutil.Process(self.process.pid)
@@ -132,7 +157,7 @@ class LocalTarget(Target):
         return self.process is not None and self.process.poll() is None
 
     def sampler(self) -> Sampler:
-        return TreeSampler(self.process.pid)
+        return QuotaSampler(self.process.pid, self.quota) if self.quota else TreeSampler(self.process.pid)
 
     def log_tail(self, lines: int = 15) -> str:
         return log_tail(self.log_path, lines)
@@ -157,12 +182,18 @@ class LocalTarget(Target):
             "workers": len(children) or 1,
             "worker_command_lines": sorted({" ".join(child.cmdline()) for child in children}),
             "cores": self.cores,
+            "cpus": self.cpus,
+            "cpu_limit": self.quota.describe() if self.quota else cpu_quota.NO_QUOTA,
             "env": recorded_env(self.env()),
         }
 
     def stop(self) -> None:
-        if self.process is not None:
-            stop_process_group(self.process)
+        try:
+            if self.process is not None:
+                stop_process_group(self.process)
+        finally:
+            if self.quota:
+                self.quota.remove()
 
 
 class LocalGenerator(Generator):
@@ -251,6 +282,30 @@ class LocalGenerator(Generator):
                 stop_process_group(process, grace=5)
 
 
+class QuotaSampler(TreeSampler):
+    """A server under a CPU quota: its process tree, and how often the kernel throttled it in the window."""
+
+    def __init__(self, pid: int, quota: cpu_quota.Quota, interval: float = 0.25):
+        super().__init__(pid, interval)
+        self.quota = quota
+        self.throttling: list[tuple[float, tuple[int, int, float]]] = []
+
+    def _take(self) -> None:
+        super()._take()
+        counts = self.quota.throttling()
+        if counts is not None:
+            self.throttling.append((time.time(), counts))
+
+    def usage(self, start: float | None = None, end: float | None = None) -> dict:
+        inside = [c for t, c in self.throttling if (start is None or t >= start) and (end is None or t <= end)]
+        if len(inside) < 2:
+            return super().usage(start, end)
+        (periods0, throttled0, seconds0), (periods1, throttled1, seconds1) = inside[0], inside[-1]
+        # Periods in which the server used its whole quota and had to wait: the budget at work.
+        throttle = {"periods": periods1 - periods0, "throttled_periods": throttled1 - throttled0, "throttled_s": round(seconds1 - seconds0, 3)}
+        return {**super().usage(start, end), "throttle": throttle}
+
+
 class ProcessesSampler(Sampler):
     """Several process trees as one: Locust's master and workers."""
 
@@ -272,8 +327,14 @@ class LocalEngine(Engine):
         self.run_dir = run_dir
         self.settings = settings
 
-    def target(self, framework: Framework, cores: list[int], env: dict | None = None) -> LocalTarget:
-        return LocalTarget(framework, cores, self.run_dir / "targets" / f"{framework.name}.log", extra_env=env, host=self.settings.target_host)
+    def target(self, framework: Framework, cores: list[int], env: dict | None = None, cpus: float | None = None) -> LocalTarget:
+        return LocalTarget(framework, cores, self.run_dir / "targets" / f"{framework.name}.log", extra_env=env,
+                           host=self.settings.target_host, cpus=cpus)  # fmt: skip
+
+    @classmethod
+    def cpu_limit(cls, cpus: float, cores: list[int]) -> dict:
+        """How a budget of `cpus` on `cores` is held here; refused when no CPU quota can be set."""
+        return cpu_quota.record(cpus, cores, cpu_quota.require(cpus, cores))
 
     def generator(self, cores: list[int]) -> LocalGenerator:
         return LocalGenerator(self.run_dir, cores, self.settings)

@@ -6,10 +6,12 @@ made or a process started.
 """
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import catalog, results
+from .cpu_quota import MIN_CPUS, MIN_QUOTA_US, PERIOD_US
 from .catalog import Framework, LabError, Profile, Scenario
 
 # Scenarios the bare baseline apps answer, so they can give a ceiling.
@@ -37,6 +39,8 @@ class Options:
     frameworks: str | None = None  # comma-separated, as typed
     scenarios: str | None = None
     server_cores: str | None = None
+    # The server's CPU budget in cores (a fraction allowed); None: all of its cores.
+    server_cpus: str | None = None
     locust_cores: str | None = None
     results: Path = results.RESULTS
     # Overrides of the profile, mainly for tests.
@@ -72,6 +76,8 @@ class Plan:
     server_cores: list[int]
     locust_cores: list[int]
     ceilings: bool
+    # The server's CPU budget in cores: len(server_cores), or less (a CPU quota holds it there).
+    server_cpus: float = 0.0
     steps: list[Step] = field(default_factory=list)
 
     @property
@@ -162,6 +168,34 @@ def plan_cores(server: list[int] | None, generator: list[int] | None, usable: li
     return server, generator
 
 
+# A budget as typed: digits with an optional decimal part, nothing else (no sign, exponent, nan or inf).
+BUDGET = re.compile(r"[0-9]+(\.[0-9]*)?|\.[0-9]+")
+
+
+def parse_budget(text: str | None, server_cores: list[int]) -> float:
+    """SERVER_CPUS: a positive number of cores, at most the server's cores; default: all of them."""
+    cores = len(server_cores)
+    named = f"SERVER_CORES={','.join(map(str, server_cores))}"
+    works = f"use a number from {MIN_CPUS:g} to {cores}, e.g. 0.5 or {cores}"
+    if text is None or not text.strip():
+        return float(cores)
+    text = text.strip()
+    if not BUDGET.fullmatch(text):
+        raise LabError(f"server budget {text!r} is not a number of cores; {works}")
+    cpus = float(text)
+    if cpus <= 0:
+        raise LabError(f"server budget {text} cores leaves the server no CPU; {works}")
+    if cpus < MIN_CPUS:
+        raise LabError(
+            f"server budget {text} cores is below {MIN_CPUS:g}, the smallest CPU quota the kernel takes "
+            f"({MIN_QUOTA_US // 1000} ms per {PERIOD_US // 1000} ms period); use {MIN_CPUS:g} to {cores}"
+        )
+    if cpus > cores:
+        plural = "core" if cores == 1 else "cores"
+        raise LabError(f"server budget {text} cores is more than the {cores} server {plural} ({named}); use at most {cores}, or give more cores")
+    return cpus
+
+
 def build_matrix(frameworks: list[str], scenarios: list[str], users: list[int], repeats: int) -> list[Step]:
     """Interleaved: every framework at one level before the next level, every repeat after
     the last, so slow drift of the machine hits all frameworks alike."""
@@ -198,6 +232,7 @@ def make_plan(options: Options, usable: list[int] | None = None) -> Plan:
     usable = usable if usable is not None else sorted(os.sched_getaffinity(0))
     server_cores, locust_cores = plan_cores(parse_cores(options.server_cores), parse_cores(options.locust_cores), usable)
     plan = Plan(profile, frameworks, scenarios, users, duration, warmup, repeats, server_cores, locust_cores,
-                ceilings=bool(profile.settings.get("ceilings", True)))  # fmt: skip
+                ceilings=bool(profile.settings.get("ceilings", True)),
+                server_cpus=parse_budget(options.server_cpus, server_cores))  # fmt: skip
     plan.steps = build_matrix([f.name for f in frameworks], [s.name for s in scenarios], users, repeats)
     return plan

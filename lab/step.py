@@ -120,7 +120,7 @@ class StepRunner:
                 "total_rps": stop.get("total_rps"),
                 "phases_s": window.phases,
             }
-            record.server = {"cores": self.plan.server_cores, **server.usage(start, end)}
+            record.server = {"cores": self.plan.server_cores, "cpus": self.plan.server_cpus, **server.usage(start, end)}
             record.noise = noise.record(start, end, {"server": record.server["cpu_percent"], "locust": record.locust["processes"]["cpu_percent"]})
             folder.mkdir(parents=True, exist_ok=True)
             for name, text in window.csv.items():

@@ -30,9 +30,12 @@ class TargetSet:
     """Every target of a run, as one context manager: up on entry, stopped on exit."""
 
     def __init__(self, engine: Engine, frameworks: list[Framework], cores: list[int], database_url: str | None,
-                 gate, health_timeout: float, uses_database: bool, say: Callable[[str], None], with_baselines: bool = True):  # fmt: skip
+                 gate, health_timeout: float, uses_database: bool, say: Callable[[str], None], with_baselines: bool = True,
+                 cpus: float | None = None):  # fmt: skip
         self.engine = engine
         self.cores = cores
+        # The server's CPU budget in cores (None: all of `cores`): every target gets the same.
+        self.cpus = cpus
         self.database_url = database_url
         self.gate = gate
         self.health_timeout = health_timeout
@@ -68,9 +71,10 @@ class TargetSet:
         self.stop()
 
     def start(self, service: Framework) -> bool:
-        target = self.engine.target(service, self.cores, {"DATABASE_URL": self.database_url} if self.database_url else {})
+        target = self.engine.target(service, self.cores, {"DATABASE_URL": self.database_url} if self.database_url else {}, cpus=self.cpus)
         self.targets[service.name] = target
-        self.say(f"starting {service.name} ({service.summary}) on cores {self.cores}")
+        budget = f", a budget of {self.cpus:g} cores" if self.cpus is not None and self.cpus < len(self.cores) else ""
+        self.say(f"starting {service.name} ({service.summary}) on cores {self.cores}{budget}")
         try:
             target.start()
         except LabError as problem:

@@ -4,10 +4,13 @@
 set -eu
 cd "$(dirname "$0")"
 CPUS="${CPUS:-$(nproc)}"
+# Gunicorn's formula (2 x cores + 1) for a budget of CPUS cores, a fraction rounded up:
+# services/common/workers.py, the one place every start.sh takes it from.
+WORKERS="${WORKERS:-$(python3 ../common/workers.py gunicorn "$CPUS")}"
 # The request-head limits of services/common/contract.py (MAX_REQUEST_LINE_BYTES, MAX_HEADER_FIELDS,
 # MAX_HEADER_FIELD_BYTES; Gunicorn's defaults), stated so that they are seen and kept.
 exec gunicorn app:app \
     --bind "${HOST:-127.0.0.1}:${PORT:-8012}" \
-    --workers "${WORKERS:-$((2 * CPUS + 1))}" --worker-class sync \
+    --workers "$WORKERS" --worker-class sync \
     --limit-request-line 4094 --limit-request-fields 100 --limit-request-field_size 8190 \
     --log-level warning

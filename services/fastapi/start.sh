@@ -6,7 +6,10 @@ set -eu
 cd "$(dirname "$0")"
 export PYTHONPATH="$(cd ../common && pwd)"
 CPUS="${CPUS:-$(nproc)}"
+# Uvicorn's formula (one per core) for a budget of CPUS cores, a fraction rounded up:
+# services/common/workers.py, the one place every start.sh takes it from.
+WORKERS="${WORKERS:-$(python3 ../common/workers.py uvicorn "$CPUS")}"
 exec uvicorn app:app \
     --host "${HOST:-127.0.0.1}" --port "${PORT:-8001}" \
-    --workers "${WORKERS:-$CPUS}" \
+    --workers "$WORKERS" \
     --no-access-log --log-level warning

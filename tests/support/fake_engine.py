@@ -148,7 +148,7 @@ class FakeEngine(Engine):
         self.run_dir, self.script = run_dir, script
         self.targets: dict[str, FakeTarget] = {}
 
-    def target(self, framework, cores, env=None):
+    def target(self, framework, cores, env=None, cpus=None):
         self.targets[framework.name] = FakeTarget(framework, self.script)
         return self.targets[framework.name]
 
