@@ -69,7 +69,7 @@ def test_every_step_keeps_locusts_own_numbers_for_exactly_its_window(tiny_run):
                             ("99%", "response_time_percentile_0.99")):  # fmt: skip
             assert float(total[column]) == pytest.approx(web[key]), column
         percentiles = [float(total[c]) for c in ("50%", "66%", "75%", "80%", "90%", "95%", "98%", "99%", "99.9%", "99.99%", "100%")]
-        assert percentiles == sorted(percentiles) and percentiles[0] > 0
+        assert percentiles == sorted(percentiles) and percentiles[-1] > 0  # (a sub-ms median rounds to 0)
         # Exact: the master's window holds what the workers counted between the two flushes,
         # no request of the ramp before it, none lost after it.
         workers = step["locust"]["workers"]
