@@ -28,6 +28,7 @@ NEW_USER_ENV = {
     k: v
     for k, v in os.environ.items()
     if not k.startswith(("LAB_", "POSTGRES_", "COMPOSE_", "LOCUST_", "SERVER_", "DJANGO_")) or k in ("LAB_BIND", "COMPOSE_PROJECT_NAME")
+    if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")  # under `make test` these would make ours a sub-make
 }
 
 
@@ -97,9 +98,10 @@ def test_fresh_clone_comes_up_with_no_setup_and_leaves_nothing(client, tmp_path)
 @pytest.mark.timeout(1800)
 def test_runner_publishes_the_database_only_with_its_own_password(client, tmp_path, monkeypatch):
     from lab.docker import PROJECT, DockerEngine
+    from lab.settings import from_env
 
     monkeypatch.delenv("POSTGRES_PASSWORD", raising=False)
-    engine = DockerEngine(tmp_path)  # builds the images (cached: seconds)
+    engine = DockerEngine(tmp_path, from_env())
     try:
         url = engine.database_server()
         password = psycopg.conninfo.conninfo_to_dict(url)["password"]
