@@ -37,10 +37,6 @@ class Window:
     problems: list[str] = field(default_factory=list)  # a lost worker, a silent worker: the step failed
     phases: dict[str, float] = field(default_factory=dict)  # wall seconds of each part of the step
 
-    @property
-    def worker_ids(self) -> list[str]:
-        return [worker["id"] for worker in self.stop.get("workers", [])]
-
 
 class Master:
     """HTTP client of one Locust master's web UI and API."""
@@ -72,13 +68,6 @@ class Master:
         except ValueError as problem:
             raise LabError(f"the Locust master at {self.web_url} sent stats that are not JSON: {problem}") from None
 
-    def answers(self) -> bool:
-        try:
-            self.http.get(self.web_url + "/stats/requests", timeout=2).raise_for_status()
-            return True
-        except requests.RequestException:
-            return False
-
     def wait_ready(self, workers: int, timeout: float, alive: Callable[[], str | None] = lambda: None) -> list[str]:
         """Wait until the master is idle with `workers` workers ready; their ids.
 
@@ -90,11 +79,14 @@ class Master:
             problem = alive()
             if problem:
                 raise LabError(problem)
-            if self.answers():
+            try:
                 stats = self.stats()
-                ready = [w["id"] for w in stats.get("workers", []) if w.get("state") == "ready"]
-                if stats.get("state") in READY_STATES and len(ready) >= workers:
-                    return sorted(ready)
+            except LabError:  # not listening yet
+                time.sleep(0.2)
+                continue
+            ready = [w["id"] for w in stats.get("workers", []) if w.get("state") == "ready"]
+            if stats.get("state") in READY_STATES and len(ready) >= workers:
+                return sorted(ready)
             time.sleep(0.2)
         if not stats:
             raise LabError(f"the Locust master's web UI at {self.web_url} did not answer within {timeout:.0f} s")
