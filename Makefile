@@ -1,7 +1,7 @@
 # The lab's commands. Everything sets itself up first: `make bench` and `make test`
 # work on a fresh clone with Python 3.12 installed.
 #   make bench [PROFILE=smoke|quick|full] [FRAMEWORKS=fastapi,flask] [SCENARIOS=json,io]
-#              [SERVER_CORES=0] [SERVER_CPUS=0.5] [LOCUST_CORES=1]
+#              [SERVER_CORES=0] [SERVER_CPUS=auto|all|0.5] [LOCUST_CORES=1]
 #   make report [RUN=<run-id>]      make test      make serve      make ui
 #   make compare A=<run> B=<run> [FORCE=1]      make share [RUN=<run-id>]      make unpack ARCHIVE=<file>
 #   make up / make down / make logs: the whole lab in containers (docker-compose.yml)
@@ -21,7 +21,7 @@ OWN_LAB := scripts/own-lab
 RUN ?=
 BENCH_ARGS = --profile $(PROFILE) --engine $(ENGINE) \
 	$(if $(FRAMEWORKS),--frameworks $(FRAMEWORKS)) $(if $(SCENARIOS),--scenarios $(SCENARIOS)) \
-	$(if $(SERVER_CORES),--server-cores $(SERVER_CORES)) $(if $(SERVER_CPUS),--server-cpus $(SERVER_CPUS)) \
+	$(if $(SERVER_CORES),--server-cores $(SERVER_CORES)) $(if $(SERVER_CPUS),--budget $(SERVER_CPUS)) \
 	$(if $(LOCUST_CORES),--locust-cores $(LOCUST_CORES))
 
 .PHONY: setup bench report compare share unpack test serve ui check list lock clean up down logs

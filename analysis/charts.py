@@ -21,7 +21,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.transforms import offset_copy  # noqa: E402
 
-from .tables import DISTURBED_MARK, GENERATOR_MARK, UNSTABLE_MARK, marks, peak_levels, scenario_steps  # noqa: E402
+from .tables import DISTURBED_MARK, GENERATOR_MARK, UNSTABLE_MARK, marks, peak_levels, scenario_steps, server_ceilings  # noqa: E402
 
 COLOURS = plt.get_cmap("tab10").colors
 MARKERS = ("o", "s", "D", "^", "v", "P", "X")
@@ -149,8 +149,8 @@ def _efficiency(groups, style, scenario, one_level, levels, baselines) -> plt.Fi
 
 
 def _ceiling_share(ax, groups, style, scenario, levels, baselines) -> None:
-    """Each framework's peak over its server's bare app, same scenario; a line for each one without."""
-    ceilings = levels[(levels["kind"] == "ceiling") & (levels["scenario"] == scenario)].set_index("framework")["rps"]
+    """Each framework's peak over its server's bare app (wrk's figure), same scenario; a line for each one without."""
+    ceilings = server_ceilings(levels, scenario)
     peaks = peak_levels(pd.concat([rows for _, rows in groups]))
     names = [name for name, _ in groups]
     shares, missing = {}, []
@@ -159,6 +159,8 @@ def _ceiling_share(ax, groups, style, scenario, levels, baselines) -> None:
         ceiling = ceilings.get(baseline) if baseline else None
         if ceiling:
             shares[name] = peaks.loc[name, "rps"] / ceiling
+        elif baseline in ceilings:
+            missing.append(f"{name}: {baseline} measured by Locust only (no wrk): that is Locust's limit, not the server's")
         else:
             missing.append(f"{name}: no ceiling measured for its server ({baseline})" if baseline else f"{name}: no bare app for its server")
     if not shares:

@@ -217,7 +217,9 @@ def _conditions(scenario: str, names: list[str], peaks: pd.DataFrame, manifest: 
     targets = manifest.get("targets") or {}
     cores = (manifest.get("cores") or {}).get("server") or []
     locust = manifest.get("locust") or {}
-    parts = [f"{len(cores)} server core(s), Locust {locust.get('processes', 1)} process(es) on {len((manifest.get('cores') or {}).get('locust') or [])} core(s)"]
+    budget = (manifest.get("cores") or {}).get("server_cpus")
+    share = f" at a budget of {budget:g}" if isinstance(budget, (int, float)) and not isinstance(budget, bool) and budget < len(cores) else ""
+    parts = [f"{len(cores)} server core(s){share}, Locust {locust.get('processes', 1)} process(es) on {len((manifest.get('cores') or {}).get('locust') or [])} core(s)"]
     for name in names:
         target = targets.get(name) or {}
         if not target:

@@ -16,13 +16,13 @@ from pathlib import Path
 import pandas as pd
 
 from . import stats
+from .archive import UNPACKED
 from .charts import scenario_charts
 from .claims import check_claims
 from .tables import (
     DISTURBED_MARK, GENERATOR_MARK, UNSTABLE_MARK, ceilings, comparison, framework_order, level_summary, locust_vs_wrk, peak_levels,
     resources, scenario_steps, to_markdown,
 )  # fmt: skip
-from .archive import UNPACKED
 from .tidy import AnalysisError, check_name, inside, load_manifest, missing_steps, read_json, tidy
 
 
@@ -38,6 +38,7 @@ def conditions(manifest: dict) -> list[str]:
         f"- host: {host.get('cpu_model')}, {host.get('logical_cores')} logical cores, {host.get('memory_gb')} GB, kernel {host.get('kernel')}",
         f"- cores: server {cores.get('server')}, Locust {cores.get('locust')} ({locust.get('processes', 1)} Locust process, "
         f"Locust {locust.get('version')}, {locust.get('user_class')})",
+        f"- {budget_line(manifest.get('budget') or {}, cores)}",
         f"- each step: {effective.get('duration_s')} s measured after a {locust.get('ramp_s')} s ramp, "
         f"{effective.get('repeats')} repeat(s), warm-up {effective.get('warmup_s')} s thrown away",
     ]
@@ -49,15 +50,36 @@ def conditions(manifest: dict) -> list[str]:
     return lines
 
 
+def budget_line(budget: dict, cores: dict) -> str:
+    """The server's CPU budget and how it was chosen (lab/calibrate.py), in the reader's words."""
+    # A shared run's manifest is untrusted: numbers that are not numbers are "not recorded".
+    try:
+        cpus, goal = float(budget.get("cpus", cores.get("server_cpus"))), float(budget.get("goal", 0.6))
+        found = budget.get("capacity_rps") or {}
+        capacity = ", ".join(f"{str(pattern)[:40]} {float(rps):,.0f} req/s" for pattern, rps in list(found.items())[:4])
+    except (TypeError, ValueError, AttributeError):
+        return "server budget: not recorded"
+    unit = "core" if cpus <= 1 else "cores"
+    mode = budget.get("mode")
+    capacity = f" (Locust's capacity on its cores: {capacity})" if capacity else ""
+    if mode == "auto" and budget.get("goal_met"):
+        return f"server budget {cpus:g} {unit}, chosen so Locust had at least {1 - goal:.0%} headroom{capacity}"
+    if mode in ("auto", "explicit"):
+        given = "chosen by calibration" if mode == "auto" else "as given (SERVER_CPUS)"
+        return f"server budget {cpus:g} {unit}, {given}: {str(budget.get('reason'))[:400]}{capacity}"
+    return f"server budget {cpus:g} {unit}: {str(budget.get('reason') or 'not calibrated')[:400]}"
+
+
 LEGEND = (
     f"Columns: `req/s @N` is the median throughput over the repeats with N concurrent users, `±x%` half the "
     f"interquartile range of the repeats relative to that median; `peak req/s` is the best of those, at "
     f"`users @peak`, where `p50/p95/p99 ms` are the response-time percentiles; `failure %` counts errors and wrong "
     f"answers (worst level); `vs fastest` is peak over the fastest framework's peak; `share of server ceiling` is peak "
     f"over the same server running a bare app with no framework (the rest is the framework's cost); `rank` says "
-    f"`tie` where the repeats overlap the next faster framework's. Marks: `{GENERATOR_MARK}` generator-bound (Locust "
-    f"demand, CPU time plus time waiting for a core, >= {stats.GENERATOR_CPU_LIMIT:.0f}% of a core, or within {stats.GENERATOR_CEILING_MARGIN:.0%} of the generator ceiling): "
-    f"the number is a floor, not the target's limit; `{UNSTABLE_MARK}` unstable (repeats spread more than "
+    f"`tie` where the repeats overlap the next faster framework's. Marks: `{GENERATOR_MARK}` generator-bound (Locust's "
+    f"cores >= {stats.GENERATOR_CPU_LIMIT:.0f}% busy, or within {stats.GENERATOR_CEILING_MARGIN:.0%} of Locust's own ceiling on that server, or under "
+    f"{stats.GENERATOR_WRK_RATIO} of wrk's figure on the same target, or short of headroom by calibration; the reasons are listed "
+    f"under 'Generator-bound numbers'): the number is a floor, not the target's limit; `{UNSTABLE_MARK}` unstable (repeats spread more than "
     f"{stats.UNSTABLE_SPREAD:.0%}): too noisy to rank on; `{DISTURBED_MARK}` disturbed (in a repeat, other processes' CPU time "
     f"plus steal reached {stats.NOISE_LIMIT:.0f}% of the server's or Locust's cores): not this set-up's number, re-run; "
     f"`others' CPU %` is that share, worst repeat."
@@ -124,7 +146,18 @@ def table_blocks(report: Report, charts: dict[str, dict[str, bytes]] | None = No
         ]
         blocks += [Block("chart", text=name, png=png) for name, png in (charts or {}).get(scenario, {}).items()]
     if not levels.empty and not ceilings(levels).empty:
-        blocks += [Block("h2", "Ceilings: bare apps, no framework"), Block("table", table=ceilings(levels))]
+        blocks += [
+            Block("h2", "Ceilings: bare apps, no framework"),
+            Block("p", "A bare app's ceiling is wrk's figure (a generator in C that can reach it); Locust's is beside it, and is "
+                       "Locust's own limit against that server. `share of server ceiling` divides by wrk's figure."),
+            Block("table", table=ceilings(levels)),
+        ]  # fmt: skip
+    bound = levels[(levels["kind"] == "step") & levels["generator_bound"].astype(bool)] if not levels.empty else levels
+    if not bound.empty:
+        blocks += [
+            Block("h2", f"Generator-bound numbers ({GENERATOR_MARK})"),
+            Block("ul", items=[f"{r.framework} {r.scenario} u={r.users}: {r.generator_reason}" for r in bound.itertuples()]),
+        ]
     if not levels.empty and not locust_vs_wrk(levels, report.order).empty:
         blocks += [Block("h2", "Locust against wrk, same target and connections"), Block("table", table=locust_vs_wrk(levels, report.order))]
     problems = report.frame[report.frame["status"] != "ok"]

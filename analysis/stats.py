@@ -3,10 +3,17 @@
 The rules live here and nowhere else:
 - spread: the interquartile range of the repeats, relative to their median;
 - unstable: a spread wider than UNSTABLE_SPREAD (too noisy to rank on);
-- generator-bound: Locust's CPU demand (CPU time plus time waiting for a core) at or
-  above GENERATOR_CPU_LIMIT % of one core, or
-  throughput within GENERATOR_CEILING_MARGIN of the generator ceiling (the best a
-  bare app achieved with the same generator, same scenario);
+- generator-bound: the generator may have set the number, not the target. Any of:
+  its cores were full: the load on Locust's cores (the highest of a worker's CPU demand, CPU
+  time plus time waiting for a core; all Locust processes' CPU over its cores; and everything
+  that ran on them, interrupts included) at or above GENERATOR_CPU_LIMIT %;
+  throughput within GENERATOR_CEILING_MARGIN of the generator's ceiling (the best Locust got
+  from the bare app on the same server, same scenario: the same connection pattern);
+  Locust below GENERATOR_WRK_RATIO of wrk's throughput on the same target and connections,
+  while the server had CPU to spare (below SERVER_SATURATED of its budget: a server that used
+  its whole budget set the pace itself, whatever wrk got from it another time);
+  or calibration found the target needs more of the generator than its goal at this budget
+  (lab/calibrate.py);
 - disturbed: on the server's or Locust's cores, other processes' CPU time plus the
   hypervisor's steal time reached NOISE_LIMIT % of those cores' time in the window
   (measured by lab/noise.py);
@@ -20,6 +27,15 @@ import pandas as pd
 UNSTABLE_SPREAD = 0.10
 GENERATOR_CPU_LIMIT = 90.0
 GENERATOR_CEILING_MARGIN = 0.10
+# wrk and Locust open the same connections to the same server: when the server sets the pace
+# they agree within a few percent (measured with Locust at or below 60% of its core: README,
+# "Calibration"); a Locust figure below this share of wrk's is Locust's own limit.
+GENERATOR_WRK_RATIO = 0.85
+# A server that used this share of its CPU budget in the window had no CPU to spare: it set the
+# pace. Its cost per request still depends on how requests arrive (under a quota, measured here:
+# fastapi at 0.4 core served Locust 3,500 req/s and wrk 2,800, both at 40% CPU; gunicorn's sync
+# workers vary from step to step), so two generators can differ with neither being the limit.
+SERVER_SATURATED = 0.90
 BOOTSTRAP_SAMPLES = 2000
 # Neighbour noise: CPU time taken from the server's (or Locust's) cores by other processes or,
 # on a VM, by the hypervisor (steal), as % of those cores' time over the window. A CPU-bound
@@ -69,13 +85,52 @@ def unstable(spread: float, n: int) -> bool:
     return n >= 2 and not pd.isna(spread) and spread > UNSTABLE_SPREAD
 
 
-def generator_bound(locust_cpu_percent, rps, ceiling) -> bool:
-    """True when the generator, not the target, may have set this number."""
-    if locust_cpu_percent is not None and not pd.isna(locust_cpu_percent) and locust_cpu_percent >= GENERATOR_CPU_LIMIT:
-        return True
-    if ceiling is None or pd.isna(ceiling) or rps is None or pd.isna(rps):
-        return False
-    return rps >= (1 - GENERATOR_CEILING_MARGIN) * ceiling
+def known(value) -> bool:
+    return value is not None and not pd.isna(value)
+
+
+def generator_cores(locust: dict, noise: dict | None) -> dict:
+    """How full the generator's cores were in a step (step.json's `locust` and `noise`): all Locust
+    processes' CPU over those cores, and everything that ran there (interrupts included: on
+    loopback, and more so through Docker's bridge, the kernel's network work runs there)."""
+    cores = len(locust.get("cores") or []) or 1
+    processes = (locust.get("processes") or {}).get("cpu_percent")
+    role = ((noise or {}).get("roles") or {}).get("locust") or {}
+    window = (noise or {}).get("window_s")
+    busy = None
+    if window and role.get("busy_cpu_s") is not None:
+        # The noise record keeps interrupt time apart; for the generator it is work on its cores.
+        busy = round(100 * (role["busy_cpu_s"] + (role.get("irq_cpu_s") or 0)) / (window * cores), 1)
+    return {"cores_cpu_percent": None if not known(processes) else round(processes / cores, 1), "cores_busy_percent": busy}
+
+
+def generator_load(*percents) -> float | None:
+    """How full the generator's cores were: the highest of the measures given (% of a core), None if none."""
+    present = [float(p) for p in percents if known(p)]
+    return max(present) if present else None
+
+
+def generator_reason(load, rps, ceiling=None, wrk_rps=None, short_of_goal: bool = False, server_saturated: bool = False) -> str | None:
+    """Why the generator, not the target, may have set this number; None when nothing says so."""
+    if known(load) and load >= GENERATOR_CPU_LIMIT:
+        return f"Locust's cores {load:.0f}% busy (limit {GENERATOR_CPU_LIMIT:.0f}%)"
+    if known(ceiling) and known(rps) and ceiling and rps >= (1 - GENERATOR_CEILING_MARGIN) * ceiling:
+        return f"{rps:,.0f} req/s is within {GENERATOR_CEILING_MARGIN:.0%} of Locust's own ceiling on this server ({ceiling:,.0f})"
+    if known(wrk_rps) and known(rps) and wrk_rps and rps < GENERATOR_WRK_RATIO * wrk_rps and not server_saturated:
+        return f"Locust got {rps / wrk_rps:.2f} of wrk's {wrk_rps:,.0f} req/s on the same target (limit {GENERATOR_WRK_RATIO})"
+    if short_of_goal:
+        return "calibration: at this budget the target needs more of Locust than its headroom allows"
+    return None
+
+
+def generator_bound(load, rps, ceiling=None, wrk_rps=None, short_of_goal: bool = False, server_saturated: bool = False) -> bool:
+    """True when the generator, not the target, may have set this number (generator_reason says why)."""
+    return generator_reason(load, rps, ceiling, wrk_rps, short_of_goal, server_saturated) is not None
+
+
+def saturated(server_cpu_percent, cpus) -> bool:
+    """Did the server use (nearly) all of its CPU budget?"""
+    return known(server_cpu_percent) and known(cpus) and cpus > 0 and server_cpu_percent >= SERVER_SATURATED * 100 * cpus
 
 
 def disturbed(foreign_percent, steal_percent) -> bool:

@@ -55,6 +55,8 @@ def level_summary(frame: pd.DataFrame) -> pd.DataFrame:
                 "locust_cpu_percent": group["locust_cpu_percent"].median(),
                 "locust_demand_percent": group["locust_demand_percent"].median(),
                 "server_cpu_percent": group["server_cpu_percent"].median(),
+                "generator_load_percent": group["generator_load_percent"].max() if "generator_load_percent" in group else None,
+                "generator_reason": next((r for r in group.get("generator_reason", []) if isinstance(r, str)), None),
                 "server_peak_rss_mb": group["server_peak_rss_mb"].max(),
                 "requests_per_cpu_second": group["requests_per_cpu_second"].median(),
                 "wrk_rps": group["wrk_rps"].dropna().iloc[0] if group["wrk_rps"].notna().any() else None,
@@ -98,7 +100,7 @@ def comparison(levels: pd.DataFrame, scenario: str, order: list[str], baselines:
     steps = scenario_steps(levels, scenario)
     if steps.empty:
         return pd.DataFrame()
-    ceilings = levels[(levels["kind"] == "ceiling") & (levels["scenario"] == scenario)].set_index("framework")["rps"]
+    ceilings = server_ceilings(levels, scenario)
     wide = steps.assign(cell=steps.apply(rps_cell, axis=1)).pivot(index="framework", columns="users", values="cell")
     wide.columns = [f"req/s @{users}" for users in wide.columns]
     peaks = peak_levels(steps)
@@ -114,7 +116,7 @@ def comparison(levels: pd.DataFrame, scenario: str, order: list[str], baselines:
                 "failure %": steps.groupby("framework")["failure_pct"].max().map(lambda v: "" if pd.isna(v) else f"{v:.2f}"),
                 "vs fastest": (peaks["rps"] / fastest).map(lambda v: f"{v:.2f}"),
                 "share of server ceiling": [
-                    _share(peaks.loc[name, "rps"], ceilings.get(baselines.get(name))) for name in peaks.index
+                    _share(peaks.loc[name, "rps"], ceilings.get(baselines.get(name)), baselines.get(name) in ceilings) for name in peaks.index
                 ],
                 "rank": _rank_notes(peaks),
             }
@@ -123,6 +125,13 @@ def comparison(levels: pd.DataFrame, scenario: str, order: list[str], baselines:
     table = table.reindex([name for name in order if name in table.index])
     table.index.name = "framework"
     return table
+
+
+def server_ceilings(levels: pd.DataFrame, scenario: str) -> dict[str, float | None]:
+    """Each bare app's ceiling on a scenario: wrk's figure (a generator that can reach it), None
+    where only Locust measured it (then it is Locust's limit, not the server's)."""
+    rows = levels[(levels["kind"] == "ceiling") & (levels["scenario"] == scenario)]
+    return {r.framework: (None if pd.isna(r.wrk_rps) else r.wrk_rps) for r in rows.itertuples()}
 
 
 def resources(levels: pd.DataFrame, scenario: str, order: list[str]) -> pd.DataFrame:
@@ -139,6 +148,8 @@ def resources(levels: pd.DataFrame, scenario: str, order: list[str]) -> pd.DataF
             "req per CPU-second": peaks["requests_per_cpu_second"].map(_number),
             "Locust CPU %": peaks["locust_cpu_percent"].map(_number),
             "Locust demand %": peaks["locust_demand_percent"].map(_number),
+            # The fullest measure of Locust's cores (analysis/stats.py generator_load): what the † rule reads.
+            "Locust cores %": peaks["generator_load_percent"].map(_number),
             # Others' CPU time plus steal on the worst of the lab's core sets, worst repeat; ! when disturbed.
             "others' CPU %": peaks.apply(lambda r: _number(r.get("noise_percent")) + (DISTURBED_MARK if r.get("disturbed", False) else ""), axis=1),
         }
@@ -157,9 +168,10 @@ def ceilings(levels: pd.DataFrame) -> pd.DataFrame:
             "baseline": rows["framework"],
             "scenario": rows["scenario"],
             "users": rows["users"].map(lambda v: f"{v:.0f}"),
-            "req/s": rows.apply(lambda r: f"{r['rps']:,.0f}{marks(r)}", axis=1),
-            "Locust CPU %": rows["locust_cpu_percent"].map(_number),
-            "Locust demand %": rows["locust_demand_percent"].map(_number),
+            "wrk req/s (the ceiling)": rows["wrk_rps"].map(_number),
+            "Locust req/s": rows.apply(lambda r: f"{r['rps']:,.0f}{marks(r)}", axis=1),
+            "Locust / wrk": (rows["rps"] / rows["wrk_rps"].astype(float)).map(lambda v: "" if pd.isna(v) else f"{v:.2f}"),
+            "Locust cores %": rows["generator_load_percent"].map(_number),
             "server CPU %": rows["server_cpu_percent"].map(_number),
         }
     )
@@ -188,8 +200,11 @@ def _number(value) -> str:
     return "" if value is None or pd.isna(value) else f"{value:,.0f}"
 
 
-def _share(rps, ceiling) -> str:
-    return "" if ceiling is None or pd.isna(ceiling) or not ceiling else f"{rps / ceiling:.2f}"
+def _share(rps, ceiling, measured: bool) -> str:
+    """Peak over the server's ceiling; with only Locust's ceiling (no wrk) no number: it would be Locust's."""
+    if not measured:
+        return ""
+    return f"n/a{GENERATOR_MARK} (no wrk)" if ceiling is None or pd.isna(ceiling) or not ceiling else f"{rps / ceiling:.2f}"
 
 
 def _rank_notes(peaks: pd.DataFrame) -> pd.Series:

@@ -14,7 +14,7 @@ import pandas as pd
 from lab import names, records
 
 from .locust_csv import LocustCSVError, aggregate_row, read_stats
-from .stats import disturbed, generator_bound
+from .stats import disturbed, generator_cores, generator_load, generator_reason, known, saturated
 
 
 class AnalysisError(Exception):
@@ -68,8 +68,9 @@ def _short(value) -> str:
 COLUMNS = [
     "run_id", "engine", "profile", "kind", "framework", "scenario", "users", "repeat", "status", "reason",
     "requests", "failures", "failure_rate", "rps", "p50_ms", "p95_ms", "p99_ms", "avg_ms", "max_ms",
-    "locust_cpu_percent", "locust_demand_percent", "locust_cpu_warning", "server_cpu_seconds", "server_cpu_percent",
-    "server_peak_rss_mb", "requests_per_cpu_second", "wrk_rps", "generator_ceiling_rps", "generator_bound",
+    "locust_cpu_percent", "locust_demand_percent", "locust_cpu_warning", "locust_cores_cpu_percent", "locust_cores_busy_percent",
+    "generator_load_percent", "server_cpus", "server_cpu_seconds", "server_cpu_percent",
+    "server_peak_rss_mb", "requests_per_cpu_second", "wrk_rps", "generator_ceiling_rps", "generator_bound", "generator_reason",
     "foreign_percent", "steal_percent", "noise_role", "disturbed", "locust_format", "step_dir",
 ]  # fmt: skip
 
@@ -179,8 +180,10 @@ def step_row(run_dir: Path, manifest: dict, step_file: Path) -> dict:
         locust_cpu_percent=locust.get("cpu_percent"),
         locust_demand_percent=locust.get("demand_percent"),
         locust_cpu_warning=locust.get("cpu_warning"),
+        **{f"locust_{key}": value for key, value in generator_cores(locust, step.get("noise")).items()},
         server_cpu_seconds=cpu_seconds,
         server_cpu_percent=server.get("cpu_percent"),
+        server_cpus=server.get("cpus") if isinstance(server.get("cpus"), (int, float)) and not isinstance(server.get("cpus"), bool) else None,
         server_peak_rss_mb=server.get("peak_rss_mb"),
     )
     noise = step.get("noise") or {}
@@ -203,25 +206,41 @@ def tidy(run_dir: Path) -> pd.DataFrame:
     manifest = load_manifest(run_dir)
     paths = sorted((run_dir / "ceiling").glob("*/*/*/step.json")) + sorted((run_dir / "steps").glob("*/*/*/step.json"))
     frame = pd.DataFrame([step_row(run_dir, manifest, path) for path in paths], columns=COLUMNS)
-    flag_generator_bound(frame)
+    flag_generator_bound(frame, manifest)
     return frame.sort_values(["kind", "scenario", "framework", "users", "repeat"], kind="stable").reset_index(drop=True)
 
 
-def flag_generator_bound(frame: pd.DataFrame) -> None:
-    """Mark every row the generator may have limited (see analysis/stats.py for the rule)."""
-    ok = frame["status"] == "ok"
-    ceilings = frame[ok & (frame["kind"] == "ceiling")].groupby("scenario")["rps"].max()
-    frame["generator_ceiling_rps"] = frame["scenario"].map(ceilings)
-    frame["generator_bound"] = [
-        # A ceiling row is the ceiling: only Locust's CPU can say it was the generator's limit.
-        generator_bound(
-            _max(row.locust_cpu_percent, row.locust_demand_percent),
-            row.rps,
-            None if row.kind == "ceiling" else row.generator_ceiling_rps,
-        )
-        if row.status == "ok" else None
-        for row in frame.itertuples()
+def flag_generator_bound(frame: pd.DataFrame, manifest: dict) -> None:
+    """Mark every row the generator may have limited, with the reason (the rules: analysis/stats.py)."""
+    frame["generator_load_percent"] = [
+        generator_load(r.locust_cpu_percent, r.locust_demand_percent, r.locust_cores_cpu_percent, r.locust_cores_busy_percent)
+        for r in frame.itertuples()
     ]
+    # wrk ran once per level (repeat 1): its figure holds for every repeat of that level.
+    level = ["kind", "framework", "scenario", "users"]
+    frame["wrk_rps"] = frame.groupby(level, dropna=False)["wrk_rps"].transform(lambda values: values.dropna().max())
+    # Locust's ceiling for a framework: what Locust got from the bare app on the same server, same
+    # scenario (the same connection pattern, so the same cost per request for Locust).
+    ok = frame["status"] == "ok"
+    ceilings = frame[ok & (frame["kind"] == "ceiling")].groupby(["framework", "scenario"])["rps"].max().to_dict()
+    baseline_of = {name: target.get("baseline") if isinstance(target, dict) else None for name, target in (manifest.get("targets") or {}).items()}
+    frame["generator_ceiling_rps"] = [
+        ceilings.get((baseline_of.get(r.framework), r.scenario)) if r.kind == "step" else None for r in frame.itertuples()
+    ]
+    short = ((manifest.get("budget") or {}).get("short")) or {}
+    reasons = []
+    for r in frame.itertuples():
+        if r.status != "ok":
+            reasons.append(None)
+        elif r.kind == "ceiling":
+            # A ceiling's Locust figure is the generator's by design: the bare app's ceiling is wrk's.
+            reasons.append(generator_reason(r.generator_load_percent, r.rps) or (None if known(r.wrk_rps) else "no wrk: Locust cannot reach a bare app's ceiling"))
+        else:
+            short_of_goal = isinstance(short, dict) and isinstance(short.get(r.framework), list) and r.scenario in short[r.framework]
+            reasons.append(generator_reason(r.generator_load_percent, r.rps, r.generator_ceiling_rps, r.wrk_rps, short_of_goal,
+                                            saturated(r.server_cpu_percent, r.server_cpus)))  # fmt: skip
+    frame["generator_reason"] = reasons
+    frame["generator_bound"] = [None if r.status != "ok" else reason is not None for r, reason in zip(frame.itertuples(), reasons)]
 
 
 def missing_steps(run_dir: Path, frame: pd.DataFrame) -> list[str]:
@@ -237,7 +256,3 @@ def missing_steps(run_dir: Path, frame: pd.DataFrame) -> list[str]:
                         missing.append(f"{framework} {scenario} u={users} r{repeat}")
     return missing
 
-
-def _max(*values):
-    present = [v for v in values if v is not None and not pd.isna(v)]
-    return max(present) if present else None

@@ -120,7 +120,13 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--frameworks", help="comma-separated subset, e.g. fastapi,flask")
     bench.add_argument("--scenarios", help="comma-separated subset of the profile's scenarios")
     bench.add_argument("--server-cores", help="cores for the server under test, e.g. 0 or 0-1")
-    bench.add_argument("--server-cpus", help="the server's CPU budget in cores, a fraction allowed, e.g. 0.5 (default: all its cores)")
+    bench.add_argument(
+        "--budget",
+        "--server-cpus",
+        dest="server_cpus",
+        help="the server's CPU budget: auto (calibrate: the largest at which Locust keeps 40%% headroom), all (its cores), "
+        "or a number of cores, e.g. 0.5 (default: the profile's)",
+    )
     bench.add_argument("--locust-cores", help="cores for Locust, e.g. 1")
     bench.add_argument("--users", help="override the profile's user levels, e.g. 8,32")
     bench.add_argument("--duration", type=int, help="override the measured seconds per step")

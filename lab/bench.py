@@ -18,9 +18,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from analysis.stats import NOISE_LIMIT, disturbed, noise_words
+from analysis.stats import NOISE_LIMIT, disturbed, generator_cores, generator_load, noise_words
 
-from . import catalog, database, noise, records, results, wrk
+from . import calibrate, catalog, database, noise, records, results, wrk
 from .catalog import LabError
 from .docker import DockerEngine, choose_engine
 from .engine import Engine
@@ -79,6 +79,13 @@ class Bench:
         self.engine_name = choose_engine(options.engine, say) if engine_factory is make_engine else options.engine
         # How the engine will hold the server to its CPU budget; refused here when it cannot.
         self.cpu_limit = ENGINES[self.engine_name].cpu_limit(self.plan.server_cpus, self.plan.server_cores)
+        # Calibration picks fractions: with no CPU quota here it cannot, and the run keeps all the cores.
+        self.quota_problem = None
+        if self.plan.budget == "auto":
+            try:
+                ENGINES[self.engine_name].cpu_limit(calibrate.LADDER[-1], self.plan.server_cores)
+            except LabError as problem:
+                self.quota_problem = str(problem)
         self.options = options
         self.engine_factory = engine_factory
         self.gate = gate or ConformanceGate()
@@ -116,8 +123,19 @@ class Bench:
             },
             scenarios={s.name: {"locustfile": str(s.locustfile.relative_to(catalog.ROOT)), "user_class": s.user_class, "description": s.description}
                        for s in plan.scenarios},  # fmt: skip
-            wrk={"path": self.wrk_path, "policy": "once per framework and wrk-able scenario, at the highest user level, repeat 1"},
+            wrk={"path": self.wrk_path,
+                 "policy": "once per framework and wrk-able scenario, at the highest user level, repeat 1; "
+                          "and on every bare app (its server's ceiling)"},  # fmt: skip
+            budget=calibrate.fixed(plan.server_cpus, self.fixed_reason()),
         )
+
+    def fixed_reason(self) -> str:
+        """Why a run's budget is what it is, until calibration (if any) says otherwise."""
+        plan = self.plan
+        if plan.calibrate:
+            return "calibration pending"
+        given = "SERVER_CPUS as given" if plan.budget == "explicit" else "all of the server's cores"
+        return f"{given}, not calibrated (profile {plan.profile.name} does not calibrate)"
 
     def save(self, run_dir: Path, manifest: Manifest) -> None:
         records.write(run_dir / "manifest.json", manifest)
@@ -159,6 +177,67 @@ class Bench:
                 console.print(f"[bold yellow]database unavailable: {problem}[/] — the database steps will be skipped")
         manifest.database = record
         return url
+
+    def start_targets(self, engine: Engine, database_url: str | None, manifest: Manifest) -> TargetSet:
+        """Every target at the plan's budget, healthy and through the gate (stop() them when done)."""
+        plan = self.plan
+        targets = TargetSet(engine, plan.frameworks, plan.server_cores, database_url, self.gate, self.options.health_timeout,
+                            any(s.database for s in plan.scenarios), say, with_baselines=plan.ceilings, cpus=plan.server_cpus)  # fmt: skip
+        targets.__enter__()
+        manifest.targets, manifest.baselines = targets.records["targets"], targets.records["baselines"]
+        manifest.unavailable = targets.unavailable
+        self.save(self.run_dir, manifest)
+        return targets
+
+    def choose_budget(self, engine: Engine, targets: TargetSet, steps: StepRunner, database_url: str | None,
+                  manifest: Manifest) -> tuple[TargetSet, StepRunner]:  # fmt: skip
+        """Probe every framework, pick (or check) the budget, and restart the targets at it if it changed."""
+        plan = self.plan
+        if self.quota_problem:
+            manifest.budget = calibrate.fixed(plan.server_cpus, f"not calibrated: {self.quota_problem}")
+            console.print(f"[bold yellow]{calibrate.headline(manifest.budget)}[/]")
+            return targets, steps
+        probes, unprobed = [], {}
+        users = max(plan.users)
+        say(f"calibrating: each framework for {calibrate.PROBE_SECONDS} s at u={users}, budget {plan.server_cpus:g} core(s)")
+        for framework in plan.frameworks:
+            for scenario in plan.ceiling_scenarios():
+                found = self.probe(steps, targets, framework.name, scenario, users)
+                if isinstance(found, str):
+                    unprobed[framework.name] = found
+                else:
+                    probes.append(found)
+        cores = len(plan.server_cores)
+        record = calibrate.choose(probes, cores, unprobed) if plan.budget == "auto" else calibrate.check(plan.server_cpus, probes, cores, unprobed)
+        manifest.budget = record
+        # Short of the goal is a warning the person must see, not a refusal.
+        console.print(calibrate.headline(record), style=None if record["goal_met"] else "bold yellow")
+        if record["cpus"] != plan.server_cpus:
+            targets.stop()
+            plan.server_cpus = record["cpus"]
+            self.cpu_limit = ENGINES[self.engine_name].cpu_limit(plan.server_cpus, plan.server_cores)
+            manifest.cores.update(server_cpus=plan.server_cpus, server_cpu_limit=self.cpu_limit)
+            targets = self.start_targets(engine, database_url, manifest)
+            steps = StepRunner(steps.run_dir, plan, targets, steps.generator, database_url, self.wrk_path, engine=self.engine_name)
+        self.save(steps.run_dir, manifest)
+        return targets, steps
+
+    def probe(self, steps: StepRunner, targets: TargetSet, name: str, scenario, users: int) -> calibrate.Probe | str:
+        """One target probed, or why it could not be."""
+        if not targets.ready(name):
+            return f"not running: {targets.unavailable.get(name, '?').splitlines()[0]}"
+        try:
+            pattern = calibrate.connection_pattern(targets.targets[name].url + (scenario.wrk_path or "/json"))
+        except OSError as problem:
+            return f"no answer on {scenario.wrk_path}: {problem}"
+        found = calibrate.from_record(steps.probe(name, scenario, users), pattern, len(self.plan.locust_cores), self.plan.server_cpus)
+        if isinstance(found, str):
+            say(f"probe {name} {scenario.name}: [yellow]{found}[/]")
+        else:
+            say(f"probe {name} {scenario.name} ({found.pattern}): {found.rps:,.0f} req/s, server {found.server_cpu:.2f} core, "
+                f"Locust {found.locust_cpu:.2f} core -> Locust's capacity {found.capacity:,.0f} req/s, "
+                f"{found.per_server_cpu:,.0f} req per server CPU-second, at most {found.largest_budget():.2f} core")  # fmt: skip
+        return found
 
     def run_ceilings(self, steps: StepRunner, targets: TargetSet) -> None:
         """Each server's bare app at the highest level: its ceiling, and the generator's."""
@@ -204,7 +283,7 @@ class Bench:
     def run(self) -> tuple[Path, str]:
         """Run the plan; the run folder and its status (complete, partial, empty, interrupted)."""
         plan = self.plan
-        run_dir = results.new_run_dir(self.options.results, plan.profile.name, self.engine_name)
+        run_dir = self.run_dir = results.new_run_dir(self.options.results, plan.profile.name, self.engine_name)
         try:
             engine = self.engine_factory(self.engine_name, run_dir, self.settings)
         except BaseException:
@@ -233,28 +312,32 @@ class Bench:
                 say(f"results: {run_dir}")
                 self.check_cores_idle(manifest)
                 database_url = self.prepare_database(engine, manifest)
-                uses_database = any(s.database for s in plan.scenarios)
-                with TargetSet(engine, plan.frameworks, plan.server_cores, database_url, self.gate, self.options.health_timeout,
-                               uses_database, say, with_baselines=plan.ceilings, cpus=plan.server_cpus) as targets:  # fmt: skip
-                    manifest.targets, manifest.baselines = targets.records["targets"], targets.records["baselines"]
-                    manifest.unavailable = targets.unavailable
+                say(f"starting Locust: a master and its workers on cores {plan.locust_cores}")
+                with engine.generator(plan.locust_cores) as generator:
+                    manifest.locust.update(generator.describe())
                     self.save(run_dir, manifest)
-                    lap("targets_s")
-                    say(f"starting Locust: a master and its workers on cores {plan.locust_cores}")
-                    with engine.generator(plan.locust_cores) as generator:
-                        manifest.locust.update(generator.describe())
-                        self.save(run_dir, manifest)
-                        say(f"Locust web UI: {generator.web_url} (watch the run live)")
-                        lap("locust_start_s")
-                        steps = StepRunner(run_dir, plan, targets, generator, database_url, self.wrk_path, engine=self.engine_name)
-                        wrk_on = bool(self.wrk_path)
-                        timings["planned_ceilings_s"] = round(plan.ceiling_seconds(), 1)
-                        timings["planned_steps_s"] = round(plan.step_seconds(wrk_on), 1)
-                        say(f"measuring: about {(plan.ceiling_seconds() + plan.step_seconds(wrk_on)) / 60:.1f} min")
+                    say(f"Locust web UI: {generator.web_url} (watch the run live)")
+                    lap("locust_start_s")
+                    wrk_on = bool(self.wrk_path)
+                    timings["planned_calibration_s"] = round(plan.calibration_seconds(), 1)
+                    timings["planned_ceilings_s"] = round(plan.ceiling_seconds(wrk_on), 1)
+                    timings["planned_steps_s"] = round(plan.step_seconds(wrk_on), 1)
+                    say(f"measuring: about {(plan.calibration_seconds() + plan.ceiling_seconds(wrk_on) + plan.step_seconds(wrk_on)) / 60:.1f} min")
+                    targets = self.start_targets(engine, database_url, manifest)
+                    try:
+                        lap("targets_s")
+                        steps = StepRunner(
+                            run_dir, plan, targets, generator, database_url, self.wrk_path, engine=self.engine_name
+                        )
+                        if plan.calibrate:
+                            targets, steps = self.choose_budget(engine, targets, steps, database_url, manifest)
+                            lap("calibration_s")
                         self.run_ceilings(steps, targets)
                         lap("ceilings_s")
                         self.run_steps(steps)
                         lap("steps_s")
+                    finally:
+                        targets.stop()
                 self.say_disturbed()
                 status = self.status()
         except KeyboardInterrupt:
@@ -280,7 +363,7 @@ def describe(label: str, record: records.StepRecord) -> str:
     locust, server = record.locust, record.server
     line = (
         f"{label:<34} {locust['total_rps'] or 0:>9,.0f} req/s  failures {locust['total_failures']}/{locust['total_requests']}  "
-        f"locust cpu {locust['cpu_percent']}%  server cpu {server.get('cpu_percent')}%"
+        f"locust cores {load_text(locust, record.noise)}  server cpu {server.get('cpu_percent')}%"
     )
     if record.wrk:
         line += f"  wrk {record.wrk.get('requests_per_s') or 0:,.0f} req/s"
@@ -290,10 +373,15 @@ def describe(label: str, record: records.StepRecord) -> str:
     return line
 
 
+def load_text(locust: dict, noise: dict | None) -> str:
+    """How full Locust's cores were (analysis.stats.generator_load: the † rule reads it)."""
+    load = generator_load(locust.get("cpu_percent"), locust.get("demand_percent"), *generator_cores(locust, noise).values())
+    return "?" if load is None else f"{load:.0f}%"
+
+
 def noise_of(record: records.StepRecord) -> tuple[bool, str]:
     """Was the step disturbed (analysis.stats.disturbed), and by what, in words."""
     found = record.noise or {}
     if not disturbed(found.get("foreign_percent"), found.get("steal_percent")):
         return False, ""
     return True, noise_words(found["foreign_percent"], found["steal_percent"], found["worst_role"])
-

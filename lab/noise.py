@@ -1,9 +1,16 @@
 """Neighbour noise: CPU time on the server's and Locust's cores taken by anything that is not the lab.
 
-Linux counts, per CPU, the time it spent busy (/proc/stat: user, nice, system) and, on a VM,
-the time the hypervisor ran something else while this CPU wanted to run (steal). Over a
-step's window, the busy time of the server's cores minus what the lab's own processes used
-there is what a neighbour took; the same for Locust's cores. The rule that turns those numbers
+Linux counts, per CPU, the time it spent idle and, on a VM, the time the hypervisor ran
+something else while this CPU wanted to run (steal). Over a step's window, the busy time of
+the server's cores (the window less their idle time) minus what the lab's own processes used
+there is what a neighbour took; the same for Locust's cores.
+
+Busy time comes from the cpuidle driver's idle residency (/sys/devices/system/cpu/cpuN/cpuidle:
+exact, in microseconds) where there is one, else from /proc/stat (user + nice + system). The
+latter is sampled at each timer tick, and a server held to a CPU quota runs in bursts that
+start and end on timer events: measured at 0.4 core (fastapi, wrk, 5 s), /proc/stat counted
+2.99 s busy on the server's core where it was busy 2.02 s and the server used 1.92 s. The
+record says which source it used (`busy_source`). The rule that turns those numbers
 into a "disturbed" step is analysis.stats.disturbed (its threshold, NOISE_LIMIT, lives there).
 
 What counts as the lab's own:
@@ -20,8 +27,9 @@ What counts as the lab's own:
   when every core is the lab's. PostgreSQL's other processes (other databases, its
   background workers) are not the lab's: they count as foreign.
 
-Interrupt time (irq, softirq) is kept apart and not counted as busy: on loopback the lab's own
-network traffic is handled there, and a process's CPU time does not include it.
+Interrupt time (irq, softirq, as /proc/stat's ticks sample it) is kept apart and not counted as
+busy: the lab's own network traffic is handled there (on loopback, and more so through Docker's
+bridge, where a keep-alive step at 3,000 req/s left 7% of Locust's core in interrupts).
 
 Rates, not raw differences: the samplers each sample at their own moments inside the window,
 so each one's CPU is taken as a rate over its own samples and scaled to the window.
@@ -32,11 +40,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import psutil
 
 USER_HZ = os.sysconf("SC_CLK_TCK")
 PROC_STAT = "/proc/stat"
+CPUIDLE = "/sys/devices/system/cpu/cpu{cpu}/cpuidle"
 # Processes that work for the runner on the docker engine (stats calls, container plumbing).
 RESCAN_SECONDS = 2.0
 DOCKER_DAEMONS = ("dockerd", "containerd", "containerd-shim-runc-v2", "containerd-shim")
@@ -73,6 +83,20 @@ def read_proc_stat(path: str = PROC_STAT) -> dict[int, CpuTimes] | None:
         return None  # not Linux, or no /proc: no noise guard
 
 
+def read_idle(cpus: list[int], pattern: str = CPUIDLE) -> dict[int, float] | None:
+    """Seconds each CPU spent idle since boot, summed over its cpuidle states; None without a cpuidle driver."""
+    found = {}
+    for cpu in cpus:
+        states = sorted(Path(pattern.format(cpu=cpu)).glob("state*/time"))
+        if not states:
+            return None
+        try:
+            found[cpu] = sum(int(state.read_text()) for state in states) / 1e6
+        except (OSError, ValueError):
+            return None
+    return found
+
+
 def role_times(cpus: dict[int, CpuTimes], cores: list[int]) -> CpuTimes:
     """The summed times of a role's cores."""
     present = [cpus[core] for core in cores if core in cpus]
@@ -95,6 +119,8 @@ class Snapshot:
     # CPU seconds so far of the lab's unpinned helpers: per role, of those that may run on its
     # cores (all of their time); under ALL, their share on all the lab's cores together.
     helpers: dict[str, float]
+    # Idle seconds so far per CPU from the cpuidle driver (exact); None where there is none.
+    idle: dict[int, float] | None = None
 
 
 def foreign(first: Snapshot, last: Snapshot, roles: dict[str, list[int]], lab_rate: dict[str, float | None], window: float) -> dict:
@@ -107,12 +133,20 @@ def foreign(first: Snapshot, last: Snapshot, roles: dict[str, list[int]], lab_ra
     wall = last.time - first.time
     scale = window / wall if wall > 0 else 0.0
 
+    exact = first.idle is not None and last.idle is not None
+
     def measure(cores: list[int], pinned: float | None, helpers: float) -> dict:
         before, after = role_times(first.cpus, cores), role_times(last.cpus, cores)
         if wall <= 0 or pinned is None:
             return dict.fromkeys(("busy_cpu_s", "lab_cpu_s", "foreign_cpu_s", "irq_cpu_s", "steal_cpu_s", "foreign_percent", "steal_percent"))
         capacity = wall * len(cores)
-        busy, lab, steal = after.busy - before.busy, pinned * wall + helpers, after.steal - before.steal
+        lab, steal = pinned * wall + helpers, after.steal - before.steal
+        if exact and all(core in first.idle and core in last.idle for core in cores):
+            # Interrupt time is kept apart here too (the ticks that landed in it): the lab's own network traffic.
+            idle = sum(last.idle[core] - first.idle[core] for core in cores)
+            busy = max(capacity - idle - steal - (after.irq - before.irq), 0.0)
+        else:
+            busy = after.busy - before.busy
         left = max(busy - lab, 0.0)  # a little below zero is the samplers' rounding, not negative noise
         return {
             "busy_cpu_s": round(busy * scale, 3),
@@ -137,6 +171,7 @@ def foreign(first: Snapshot, last: Snapshot, roles: dict[str, list[int]], lab_ra
     return {
         "cores": everything,
         "window_s": round(window, 3),
+        "busy_source": "cpuidle" if exact else "proc_stat",
         **{key: total[key] for key in ("busy_cpu_s", "lab_cpu_s", "foreign_cpu_s", "irq_cpu_s", "steal_cpu_s")},
         "all_cores_foreign_percent": total["foreign_percent"],
         "worst_role": worst,
@@ -156,15 +191,29 @@ def helper_processes(database: str | None, docker: bool) -> list[psutil.Process]
     for process in psutil.process_iter(["name", "cmdline"]):
         try:
             name, cmdline = process.info["name"] or "", process.info["cmdline"] or []
-            # A backend's title is "postgres: <user> <database> <client> <state>".
-            title = " ".join(cmdline).split()
-            if database and title[:1] == ["postgres:"] and database in title[2:3]:
+            if (database and backend_database(" ".join(cmdline)) == database) or (docker and name in DOCKER_DAEMONS):
                 found.append(process)
-            elif docker and name in DOCKER_DAEMONS:
-                found.append(process)
-        except (psutil.Error, IndexError):
+        except psutil.Error:
             continue
     return found
+
+
+def backend_database(title: str) -> str | None:
+    """The database a PostgreSQL backend serves, from its process title, else None.
+
+    A backend's title is "postgres: <user> <database> <client> <state>"; with `cluster_name`
+    set (Debian and Ubuntu set it) the cluster comes first: "postgres: 15/main: <user> <database> ...".
+    Background processes ("postgres: 15/main: checkpointer") serve none."""
+    words = title.split()
+    if words[:1] != ["postgres:"]:
+        return None
+    words = words[1:]
+    if words and words[0].endswith(":"):
+        words = words[1:]
+    # user, database, then the client: "host(port)" or "[local]"
+    if len(words) >= 3 and (words[2].endswith(")") or words[2] == "[local]"):
+        return words[1]
+    return None
 
 
 class NoiseSampler:
@@ -205,7 +254,7 @@ class NoiseSampler:
     def _take(self) -> None:
         cpus = read_proc_stat()
         if cpus is not None:
-            self.snapshots.append(Snapshot(time.time(), cpus, self._helper_seconds()))
+            self.snapshots.append(Snapshot(time.time(), cpus, self._helper_seconds(), read_idle(sorted(cpus))))
 
     def _run(self) -> None:
         self._take()

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import catalog, results
+from .calibrate import PROBE_SECONDS
 from .cpu_quota import MIN_CPUS, MIN_QUOTA_US, PERIOD_US
 from .catalog import Framework, LabError, Profile, Scenario
 
@@ -28,6 +29,9 @@ MAX_CORE = 4095
 # Measured on a 2-core machine (step.json locust.phases_s); lab/locust.py.
 STEP_OVERHEAD_SECONDS = 4.5
 WRK_OVERHEAD_SECONDS = 0.3
+# Per target (frameworks and bare apps): stopping it after the probes and starting it again at
+# the chosen budget, healthy and through the contract (measured: about 3.5 s each at 0.4 core).
+RESTART_SECONDS = 3.5
 
 
 @dataclass
@@ -39,7 +43,8 @@ class Options:
     frameworks: str | None = None  # comma-separated, as typed
     scenarios: str | None = None
     server_cores: str | None = None
-    # The server's CPU budget in cores (a fraction allowed); None: all of its cores.
+    # The server's CPU budget: "auto" (calibrated, lab/calibrate.py), "all" (all of its cores) or a
+    # number of cores, a fraction allowed; None: the profile's `budget`.
     server_cpus: str | None = None
     locust_cores: str | None = None
     results: Path = results.RESULTS
@@ -77,7 +82,12 @@ class Plan:
     locust_cores: list[int]
     ceilings: bool
     # The server's CPU budget in cores: len(server_cores), or less (a CPU quota holds it there).
+    # With budget "auto" this is the budget the probes run at, until calibration picks one.
     server_cpus: float = 0.0
+    # "auto": calibrate and pick; "explicit": as given; "all": the server's cores.
+    budget: str = "all"
+    # Probe the targets before the matrix (auto always; an explicit budget is then checked too).
+    calibrate: bool = False
     steps: list[Step] = field(default_factory=list)
 
     @property
@@ -96,11 +106,22 @@ class Plan:
             total += sum(1 for s in self.scenarios if s.wrk_path) * len(self.frameworks) * (self.duration + WRK_OVERHEAD_SECONDS)
         return total
 
-    def ceiling_seconds(self) -> float:
+    def calibration_seconds(self) -> float:
+        """Probing every framework, plus starting the targets again at the chosen budget."""
+        if not self.calibrate:
+            return 0
+        probes = len(self.frameworks) * len(self.ceiling_scenarios())
+        restarts = len(self.frameworks) + (len(self.baselines()) if self.ceilings else 0)
+        return probes * (STEP_OVERHEAD_SECONDS + PROBE_SECONDS + self.warmup) + restarts * RESTART_SECONDS
+
+    def baselines(self) -> set[str]:
+        return {f.baseline for f in self.frameworks if f.baseline}
+
+    def ceiling_seconds(self, wrk: bool = False) -> float:
         if not self.ceilings:
             return 0
-        baselines = {f.baseline for f in self.frameworks if f.baseline}
-        return len(baselines) * len(self.ceiling_scenarios()) * (STEP_OVERHEAD_SECONDS + self.duration + self.warmup)
+        each = STEP_OVERHEAD_SECONDS + self.duration + self.warmup + ((self.duration + WRK_OVERHEAD_SECONDS) if wrk else 0)
+        return len(self.baselines()) * len(self.ceiling_scenarios()) * each
 
 
 def whole_numbers(text: str | None, what: str, low: int, high: int) -> list[int] | None:
@@ -172,14 +193,19 @@ def plan_cores(server: list[int] | None, generator: list[int] | None, usable: li
 BUDGET = re.compile(r"[0-9]+(\.[0-9]*)?|\.[0-9]+")
 
 
-def parse_budget(text: str | None, server_cores: list[int]) -> float:
-    """SERVER_CPUS: a positive number of cores, at most the server's cores; default: all of them."""
+BUDGET_WORDS = ("auto", "all")
+
+
+def parse_budget(text: str | None, server_cores: list[int]) -> tuple[str, float]:
+    """SERVER_CPUS: "auto", "all" or a positive number of cores, at most the server's cores.
+
+    (mode, cores): "auto" starts at all of the server's cores, the probes' budget."""
     cores = len(server_cores)
     named = f"SERVER_CORES={','.join(map(str, server_cores))}"
-    works = f"use a number from {MIN_CPUS:g} to {cores}, e.g. 0.5 or {cores}"
-    if text is None or not text.strip():
-        return float(cores)
-    text = text.strip()
+    works = f"use auto, all, or a number from {MIN_CPUS:g} to {cores}, e.g. 0.5 or {cores}"
+    text = (text or "").strip()
+    if not text or text in BUDGET_WORDS:
+        return text or "all", float(cores)
     if not BUDGET.fullmatch(text):
         raise LabError(f"server budget {text!r} is not a number of cores; {works}")
     cpus = float(text)
@@ -193,7 +219,7 @@ def parse_budget(text: str | None, server_cores: list[int]) -> float:
     if cpus > cores:
         plural = "core" if cores == 1 else "cores"
         raise LabError(f"server budget {text} cores is more than the {cores} server {plural} ({named}); use at most {cores}, or give more cores")
-    return cpus
+    return "explicit", cpus
 
 
 def build_matrix(frameworks: list[str], scenarios: list[str], users: list[int], repeats: int) -> list[Step]:
@@ -231,8 +257,11 @@ def make_plan(options: Options, usable: list[int] | None = None) -> Plan:
     repeats = bounded(options.repeats, "repeats", 1, MAX_REPEATS) or profile.repeats
     usable = usable if usable is not None else sorted(os.sched_getaffinity(0))
     server_cores, locust_cores = plan_cores(parse_cores(options.server_cores), parse_cores(options.locust_cores), usable)
+    # The profile's budget: "auto" there means its runs are calibrated, and a budget given is checked.
+    default = str(profile.settings.get("budget", "all"))
+    budget, cpus = parse_budget(options.server_cpus if options.server_cpus is not None else default, server_cores)
     plan = Plan(profile, frameworks, scenarios, users, duration, warmup, repeats, server_cores, locust_cores,
-                ceilings=bool(profile.settings.get("ceilings", True)),
-                server_cpus=parse_budget(options.server_cpus, server_cores))  # fmt: skip
+                ceilings=bool(profile.settings.get("ceilings", True)), server_cpus=cpus, budget=budget,
+                calibrate=budget == "auto" or default == "auto")  # fmt: skip
     plan.steps = build_matrix([f.name for f in frameworks], [s.name for s in scenarios], users, repeats)
     return plan

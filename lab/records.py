@@ -9,7 +9,7 @@ Stdlib only: the analysis imports this on any machine.
     version 2   one Locust master per run: locust.workers per step, timings in the manifest
                 (later, still version 2: step.noise, the neighbour-noise guard's numbers, lab/noise.py;
                 an optional field that a reader without it ignores and a record without it
-                leaves None, so no new version)
+                leaves None, so no new version; likewise manifest.budget, the calibration)
 """
 
 import json
@@ -52,6 +52,8 @@ class Manifest:
     database: dict = field(default_factory=dict)
     unavailable: dict = field(default_factory=dict)
     wrk: dict = field(default_factory=dict)
+    # The server's CPU budget and how it was chosen (lab/calibrate.py): mode, cpus, probes, needs.
+    budget: dict = field(default_factory=dict)
     timings: dict = field(default_factory=dict)
     manifest_version: int = MANIFEST_VERSION
 
@@ -62,7 +64,7 @@ class StepRecord:
     scenario: str
     users: int
     repeat: int
-    kind: str = "step"  # step, or ceiling (a bare app: its server's ceiling)
+    kind: str = "step"  # step; ceiling (a bare app: its server's ceiling); probe (calibration)
     status: str = "failed"  # ok, failed, skipped
     reason: str | None = None
     started_at: str | None = None

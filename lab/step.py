@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from . import database, records, results, wrk
+from .calibrate import PROBE_SECONDS
 from .catalog import LabError, Scenario
 from .engine import Generator
 from .noise import NoiseSampler
@@ -54,16 +55,29 @@ class StepRunner:
                 return self.finish(folder, record, "failed", str(problem))
         self.measure(record, scenario, folder, self.warmup_for(step.framework, scenario))
         if record.status == "ok" and self.wants_wrk(step, scenario):
-            record.wrk = wrk.run(self.targets.targets[step.framework].url + scenario.wrk_path, step.users, self.plan.duration, self.plan.locust_cores)
-            records.write(folder / "step.json", record)
+            self.add_wrk(record, scenario, folder)
         return record
 
     def ceiling(self, baseline: str, scenario: Scenario, users: int) -> StepRecord:
-        """A bare app at the run's highest level: its server's ceiling, and what the generator can deliver."""
+        """A bare app at the run's highest level: its server's ceiling (wrk's figure, where installed:
+        a generator that can reach it) and Locust's (what this generator can deliver)."""
         folder = self.run_dir / "ceiling" / baseline / scenario.name / f"u{users:04d}"
         record = StepRecord(baseline, scenario.name, users, 0, kind="ceiling", started_at=results.now_iso())
         self.measure(record, scenario, folder, self.warmup_for(baseline, scenario))
+        if record.status == "ok" and self.wrk_path and scenario.wrk_path:
+            self.add_wrk(record, scenario, folder)
         return record
+
+    def probe(self, framework: str, scenario: Scenario, users: int) -> StepRecord:
+        """A short window for calibration (lab/calibrate.py), kept under calibration/ beside the run."""
+        folder = self.run_dir / "calibration" / f"{self.plan.server_cpus:g}-cores" / framework / scenario.name / f"u{users:04d}"
+        record = StepRecord(framework, scenario.name, users, 0, kind="probe", started_at=results.now_iso())
+        return self.measure(record, scenario, folder, self.warmup_for(framework, scenario), PROBE_SECONDS)
+
+    def add_wrk(self, record: StepRecord, scenario: Scenario, folder: Path) -> None:
+        """wrk on the same target at the same connections, right after its window, into its step.json."""
+        record.wrk = wrk.run(self.targets.targets[record.framework].url + scenario.wrk_path, record.users, self.plan.duration, self.plan.locust_cores)
+        records.write(folder / "step.json", record)
 
     def wants_wrk(self, step: Step, scenario: Scenario) -> bool:
         # Once per framework and scenario, at the highest level: enough for the ratio, cheap in time.
@@ -84,7 +98,7 @@ class StepRunner:
         name = database.database_name(self.database_url) if self.database_url else None
         return NoiseSampler(self.roles, database=name, docker=self.engine == "docker")
 
-    def measure(self, record: StepRecord, scenario: Scenario, folder: Path, warmup: float) -> StepRecord:
+    def measure(self, record: StepRecord, scenario: Scenario, folder: Path, warmup: float, duration: float | None = None) -> StepRecord:
         """One window against one target, with the server's and Locust's CPU and memory sampled meanwhile,
         and the CPU time anything else took on their cores (the noise guard)."""
         target = self.targets.targets[record.framework]
@@ -92,7 +106,7 @@ class StepRunner:
         window = None
         try:
             with target.sampler() as server, self.generator.sampler() as locust, self.noise_sampler() as noise:
-                window = self.master.measure(scenario.user_class, target.load_url, record.users, self.plan.duration,
+                window = self.master.measure(scenario.user_class, target.load_url, record.users, duration or self.plan.duration,
                                              self.expected_workers(), warmup, self.tick)  # fmt: skip
         except LabError as problem:
             self.fatal_if_generator_gone()

@@ -93,6 +93,7 @@ class MasterWindow:
 
     def __init__(self, runner: MasterRunner, web_ui):
         self.runner = runner
+        self.web_ui = web_ui
         self.replies: dict[str, dict] = {}
         self.nonce = 0
         self.window_start: float | None = None
@@ -130,6 +131,15 @@ class MasterWindow:
         self.master_cpu = cpu_now()
         return jsonify({"window_start": self.window_start, "workers": sorted(replies), "silent": silent, "users": self.runner.user_count})
 
+    def forget_cached_stats(self) -> None:
+        """Locust memoizes GET /stats/requests for 2 s: a poll from a web UI page (or the runner's own
+        watch) just before the stop would otherwise be what the runner reads as the window's final stats."""
+        view = self.web_ui.app.view_functions.get("locust.request_stats")
+        while view is not None and not hasattr(view, "clear_cache"):
+            view = getattr(view, "__wrapped__", None)
+        if view is not None:
+            view.clear_cache()
+
     def stop(self):
         from flask import jsonify
 
@@ -139,6 +149,7 @@ class MasterWindow:
         missing = [client.id for client in self.runner.clients.values() if client.state == "missing"]
         self.runner.stop()
         replies, silent = self.flush("stop")
+        self.forget_cached_stats()
         total = self.runner.stats.total
         return jsonify(
             {

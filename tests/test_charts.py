@@ -15,19 +15,20 @@ from matplotlib.container import BarContainer, ErrorbarContainer
 from matplotlib.text import Text
 
 from analysis.charts import scenario_charts, scenario_figures
-from analysis.tables import GENERATOR_MARK, level_summary
+from analysis.tables import GENERATOR_MARK, comparison, level_summary
 
 ORDER = ["fastapi", "flask", "django"]
 BASELINES = {"fastapi": "bare-asgi", "flask": "bare-wsgi", "django": "bare-wsgi"}
 
 
-def step(framework: str, users: int, rps: float, kind: str = "step", scenario: str = "json", bound: bool = False) -> dict:
+def step(framework: str, users: int, rps: float, kind: str = "step", scenario: str = "json", bound: bool = False, wrk: float | None = None) -> dict:
     return {
         "kind": kind, "scenario": scenario, "framework": framework, "users": users, "status": "ok", "rps": rps,
         "requests": int(rps * 4), "failures": 0, "generator_bound": bound, "p50_ms": 1000 * users / rps,
         "p95_ms": 2000 * users / rps, "p99_ms": 3000 * users / rps, "locust_cpu_percent": 60.0,
         "locust_demand_percent": 65.0, "server_cpu_percent": 95.0, "server_peak_rss_mb": 80.0,
-        "requests_per_cpu_second": rps / 0.95, "wrk_rps": None,
+        "requests_per_cpu_second": rps / 0.95, "wrk_rps": wrk, "generator_load_percent": 65.0,
+        "generator_reason": "Locust's cores 95% busy" if bound else None,
     }  # fmt: skip
 
 
@@ -41,7 +42,7 @@ def one_level():
     rows = [step("fastapi", 16, rps, bound=True) for rps in (5000, 5200, 5100)]
     rows += [step("flask", 16, rps) for rps in (1500, 1600, 1550)]
     rows += [step("django", 16, rps) for rps in (1000, 1100, 1050)]
-    rows += [step("bare-asgi", 16, 9000, kind="ceiling")]
+    rows += [step("bare-asgi", 16, 9000, kind="ceiling", wrk=27000)]
     figures = scenario_figures(levels_of(rows), "json", ORDER, BASELINES)
     yield figures
     for figure in figures.values():
@@ -54,7 +55,7 @@ def two_levels():
     rows = []
     for users, repeat in itertools.product((16, 64), range(3)):
         rows += [step("fastapi", users, 5000 + 10 * repeat), step("flask", users, 1500 + repeat), step("django", users, 1500 + repeat)]
-    rows += [step("bare-asgi", 64, 9000, kind="ceiling"), step("bare-wsgi", 64, 3000, kind="ceiling")]
+    rows += [step("bare-asgi", 64, 9000, kind="ceiling", wrk=27000), step("bare-wsgi", 64, 3000, kind="ceiling", wrk=4000)]
     figures = scenario_figures(levels_of(rows), "json", ORDER, BASELINES)
     yield figures
     for figure in figures.values():
@@ -140,6 +141,23 @@ def test_several_levels_share_of_ceiling_has_every_framework(two_levels):
     ax = two_levels["json-efficiency"].axes[1]
     assert [label.get_text() for label in ax.get_xticklabels()] == ORDER and len(bars(ax)) == 3
     assert "no ceiling" not in texts(two_levels["json-efficiency"])
+
+
+def test_a_ceiling_without_wrk_gives_no_share_and_the_chart_says_why():
+    """Locust's figure on a bare app is Locust's limit: no share is computed from it."""
+    rows = [step(name, 16, 1000) for name in ORDER]
+    rows += [step("bare-asgi", 16, 9000, kind="ceiling", wrk=27000), step("bare-wsgi", 16, 3000, kind="ceiling")]
+    levels = levels_of(rows)
+    figures = scenario_figures(levels, "json", ORDER, BASELINES)
+    try:
+        assert len(bars(figures["json-efficiency"].axes[1])) == 1
+        assert "flask: bare-wsgi measured by Locust only (no wrk)" in texts(figures["json-efficiency"])
+    finally:
+        for figure in figures.values():
+            plt.close(figure)
+    table = comparison(levels, "json", ORDER, BASELINES)
+    assert table.loc["fastapi", "share of server ceiling"] == f"{1000 / 27000:.2f}"
+    assert table.loc["flask", "share of server ceiling"] == "n/a† (no wrk)"
 
 
 def test_a_scenario_without_ceilings_says_so_for_each_framework():

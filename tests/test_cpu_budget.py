@@ -40,14 +40,14 @@ def test_a_budget_is_a_positive_number_of_cores_defaulting_to_the_server_cores(g
     [
         ("3", "0", "server budget 3 cores is more than the 1 server core (SERVER_CORES=0); use at most 1, or give more cores"),
         ("2.5", "0-1", "server budget 2.5 cores is more than the 2 server cores (SERVER_CORES=0,1); use at most 2, or give more cores"),
-        ("0", "0", "server budget 0 cores leaves the server no CPU; use a number from 0.1 to 1, e.g. 0.5 or 1"),
+        ("0", "0", "server budget 0 cores leaves the server no CPU; use auto, all, or a number from 0.1 to 1, e.g. 0.5 or 1"),
         ("0.0", "0", "leaves the server no CPU"),
-        ("-1", "0", "server budget '-1' is not a number of cores; use a number from 0.1 to 1"),
+        ("-1", "0", "server budget '-1' is not a number of cores; use auto, all, or a number from 0.1 to 1"),
         ("half", "0", "server budget 'half' is not a number of cores"),
         ("nan", "0", "'nan' is not a number of cores"),
         ("inf", "0", "'inf' is not a number of cores"),
         ("1e0", "0", "'1e0' is not a number of cores"),
-        ("1_0", "0-1", "'1_0' is not a number of cores; use a number from 0.1 to 2"),
+        ("1_0", "0-1", "'1_0' is not a number of cores; use auto, all, or a number from 0.1 to 2"),
         ("0.05", "0", "server budget 0.05 cores is below 0.1, the smallest CPU quota the kernel takes (1 ms per 10 ms period)"),
     ],
 )

@@ -30,6 +30,9 @@ def bench(results: Path, scenarios: str) -> Path:
     command = [
         sys.executable, "-m", "lab", "bench", "--engine", "local", "--profile", "quick", "--scenarios", scenarios,
         "--users", "4", "--duration", "2", "--warmup", "1", "--repeats", "2", "--results", str(results),
+        # One budget for both runs: calibration may pick different rungs on a noisy machine, and runs
+        # at different budgets are (rightly) not comparable.
+        "--budget", "0.5",
     ]  # fmt: skip
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

@@ -46,6 +46,38 @@ def test_generator_bound_by_cpu_or_by_ceiling():
     assert not stats.generator_bound(float("nan"), 100, float("nan"))
 
 
+@pytest.mark.parametrize(
+    "load, rps, ceiling, wrk, short, saturated, reason",
+    [
+        (95, 100, None, None, False, False, "Locust's cores 95% busy (limit 90%)"),
+        (89, 100, None, None, False, False, None),
+        (50, 950, 1000, None, False, False, "950 req/s is within 10% of Locust's own ceiling on this server (1,000)"),
+        (50, 800, 1000, 1000, False, False, "Locust got 0.80 of wrk's 1,000 req/s on the same target (limit 0.85)"),
+        (50, 860, 1000, 1000, False, False, None),
+        # A server that used its whole budget set the pace: wrk's other figure is the server's variation.
+        (50, 800, 1000, 1000, False, True, None),
+        # Locust faster than wrk (a quota's arrival pattern): not the generator.
+        (50, 1300, 5000, 1000, False, False, None),
+        (40, 100, None, None, True, True, "calibration: at this budget the target needs more of Locust than its headroom allows"),
+    ],
+)
+def test_every_generator_bound_rule_with_its_reason(load, rps, ceiling, wrk, short, saturated, reason):
+    assert stats.generator_reason(load, rps, ceiling, wrk, short, saturated) == reason
+    assert stats.generator_bound(load, rps, ceiling, wrk, short, saturated) is (reason is not None)
+
+
+def test_generator_load_is_the_fullest_measure_of_its_cores():
+    # Two workers sharing one core at 47% each: neither is busy alone, the core is full (94%).
+    assert stats.generator_load(47.0, 52.0, 96.5, 97.1) == 97.1
+    assert stats.generator_load(None, float("nan"), 40.0, None) == 40.0
+    assert stats.generator_load(None, None) is None
+
+
+def test_a_server_is_saturated_at_nine_tenths_of_its_budget():
+    assert stats.saturated(36.5, 0.4) and not stats.saturated(35.0, 0.4)
+    assert stats.saturated(180, 2) and not stats.saturated(None, 1) and not stats.saturated(50, None)
+
+
 def test_ranking_guard_refuses_overlapping_repeats():
     a = stats.summarise([100, 102, 104])
     b = stats.summarise([101, 103, 105])

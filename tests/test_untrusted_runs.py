@@ -10,13 +10,12 @@ no Docker.
 import io
 import json
 import os
-import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
 import tempfile
-import time
 import tracemalloc
 from pathlib import Path
 
@@ -111,30 +110,32 @@ def analysis(*args, timeout=300) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "analysis", *map(str, args)], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
 
 
+# A small, fresh parent for the measured command: a child's peak RSS (ru_maxrss) starts from its
+# parent's size at fork, and this test process grows past MAX_RSS_MB over a whole suite.
+MEASURE = """
+import os, resource, subprocess, sys
+limit, report, command = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+code = subprocess.call(command)
+with open(report, "w") as handle:
+    handle.write(f"{code} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}")
+"""
+
+
 def measured(*args, timeout=120) -> tuple[subprocess.CompletedProcess, float]:
-    """`python -m analysis ...` under an address-space limit; its result and its peak RSS in MB (from wait4)."""
-
-    def limit():
-        resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
-
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        process = subprocess.Popen([sys.executable, "-m", "analysis", *map(str, args)], cwd=ROOT, stdout=out, stderr=err, text=True, preexec_fn=limit)
-        deadline = time.monotonic() + timeout
-        while True:
-            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() > deadline:
-                process.kill()
-                os.wait4(process.pid, 0)
-                process.returncode = -9
-                pytest.fail(f"python -m analysis {' '.join(map(str, args))}: still running after {timeout} s")
-            time.sleep(0.05)
-        process.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        result = subprocess.CompletedProcess(process.args, process.returncode, out.read(), err.read())
-    return result, usage.ru_maxrss / 1024
+    """`python -m analysis ...` under an address-space limit; its result and its own peak RSS in MB."""
+    with tempfile.TemporaryDirectory() as folder:
+        report = Path(folder) / "usage"
+        command = [sys.executable, "-c", MEASURE, str(ADDRESS_SPACE), str(report), sys.executable, "-m", "analysis", *map(str, args)]
+        process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        try:
+            out, err = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)  # the wrapper and the analysis under it
+            process.communicate()
+            pytest.fail(f"python -m analysis {' '.join(map(str, args))}: still running after {timeout} s")
+        code, maxrss = report.read_text().split()
+    return subprocess.CompletedProcess(args, int(code), out, err), int(maxrss) / 1024
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess, *words: str) -> None:
