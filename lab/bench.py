@@ -286,7 +286,11 @@ class Bench:
         run_dir = self.run_dir = results.new_run_dir(self.options.results, plan.profile.name, self.engine_name)
         try:
             engine = self.engine_factory(self.engine_name, run_dir, self.settings)
+            # Before `with engine`: a refused sweep (another run is live) must not close what is running.
+            for line in engine.sweep():
+                say(line)
         except BaseException:
+            results.reserve(run_dir).unlink(missing_ok=True)
             run_dir.rmdir()  # nothing ran: leave no empty run folder
             raise
         timings: dict[str, float] = {}
@@ -347,12 +351,23 @@ class Bench:
         except LabError as problem:
             status, manifest.reason = "failed", str(problem)
             raise
+        except OSError as problem:
+            if not results.disk_error(problem, self.options.results):
+                raise
+            # The results disk (full, read-only, gone): one line, and the run recorded as failed.
+            status = "failed"
+            manifest.reason = f"cannot write the results: {problem.strerror or problem}" + (f" ({problem.filename})" if problem.filename else "")
+            raise LabError(manifest.reason) from None
         finally:
             lap("cleanup_s")
             manifest.unavailable = manifest.unavailable or {}
             manifest.status, manifest.finished_at, manifest.exit_code = status, results.now_iso(), EXIT_CODES[status]
             manifest.timings = timings
-            self.save(run_dir, manifest)
+            results.reserve(run_dir).unlink(missing_ok=True)  # the room for this last write on a full disk
+            try:
+                self.save(run_dir, manifest)
+            except OSError as problem:
+                console.print(f"[bold red]the run's end could not be recorded in {run_dir / 'manifest.json'}:[/] {problem.strerror or problem}")
         return run_dir, status
 
 

@@ -24,6 +24,7 @@ from .catalog import ROOT, Framework, LabError
 from .database import database_name
 from .engine import Engine, Generator, Sampler, Target, log_tail, recorded_env, wait_until_steady
 from .locust import Master
+from .results import runner_alive, runner_words, this_runner
 from .settings import GeneratorSettings
 
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -40,6 +41,11 @@ BASE_IMAGES = ("python:3.12.12-slim-bookworm", "postgres:15.14-bookworm")
 # Labels compose puts on its containers; the runner's Locust run containers carry the first two.
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
+# Labels the runner puts on every container it starts (docker-compose.yml, x-hardened): its run,
+# and its process (host:pid:start time), so a later run can tell containers a killed runner left.
+RUN_LABEL = "lab.run"
+RUNNER_LABEL = "lab.runner"
+
 
 
 def engine_problem() -> str | None:
@@ -339,8 +345,25 @@ class DockerEngine(Engine):
             # The runner polls /health itself; Docker's checks would start a Python on the measured cores.
             "LAB_HEALTH_INTERVAL": "1h",
             "POSTGRES_PASSWORD": self.password,
+            "LAB_RUN": self.run_dir.name,
+            "LAB_RUNNER": this_runner(),
         }
         return Compose({**env, **(extra or {})})
+
+    def sweep(self) -> list[str]:
+        """Remove the containers of an earlier run whose runner was killed (nothing stopped them)."""
+        left: dict[str, int] = {}
+        for container in self.project_containers():
+            run, runner = container.labels.get(RUN_LABEL), container.labels.get(RUNNER_LABEL, "")
+            if not run or run == self.run_dir.name:
+                continue  # plain `docker compose up` (the runner takes those over), or this run's own
+            if runner_alive(runner):
+                raise LabError(f"run {run} is still using the lab's containers (its runner is {runner_words(runner)}): "
+                               "let it finish, or stop it first (make down)")  # fmt: skip
+            left[run] = left.get(run, 0) + 1
+        if left:
+            self.compose().run("down", "--remove-orphans", "--timeout", "10", what="docker compose down")
+        return [f"removed {count} container(s) left running by run {run}, whose runner was killed" for run, count in sorted(left.items())]
 
     def container_id(self, service: str) -> str:
         ids = self.compose().run("ps", "--all", "--quiet", service, what=service).split()

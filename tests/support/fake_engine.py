@@ -32,6 +32,8 @@ class Script:
     dies_in_window: dict[str, int] = field(default_factory=dict)  # target -> its nth window (1-based)
     worker_lost_in_window: int | None = None  # the nth window of the run
     interrupt_in_window: int | None = None
+    # What the engine's sweep finds before the run: lines to say, or a refusal (another run is live).
+    sweep: list[str] | str = field(default_factory=list)
     calls: list[tuple] = field(default_factory=list)
     windows: int = 0
 
@@ -160,6 +162,12 @@ class FakeEngine(Engine):
 
     def describe(self):
         return {"name": "fake"}
+
+    def sweep(self):
+        self.script.calls.append(("engine", "sweep"))
+        if isinstance(self.script.sweep, str):
+            raise LabError(self.script.sweep)
+        return self.script.sweep
 
     def close(self):
         self.script.calls.append(("engine", "close"))
