@@ -144,8 +144,12 @@ def install(environment, targets: dict[str, str]) -> None:
         if not isinstance(args, dict):
             return
         offered = args.get("available_user_classes") or []
+        host = args.get("host") or ""
         context["template_args"] = {
             **args,
+            # Between tests, the last target's address in the Host field would start the next test
+            # without a choice: Host stays for URLs typed by hand, and the target is picked each time.
+            "host": "" if not running() and host.rstrip("/") in by_url else host,
             # The React form ticks what this list names, and lists the rows of `users`: one ticked, all shown.
             "available_user_classes": [DEFAULT_SCENARIO] if DEFAULT_SCENARIO in offered else args.get("available_user_classes"),
             # Locust's "no host attribute set" hint stays up after a target is picked; the bar guides instead.

@@ -2,6 +2,7 @@
 come at once, and a second one must not cut the cleanup short. A runner killed outright
 (SIGKILL, no cleanup at all) must not leave its servers or Locust behind either."""
 
+import json
 import os
 import signal
 import subprocess
@@ -71,3 +72,27 @@ def answers_ui() -> bool:
         return requests.get("http://127.0.0.1:8089/stats/requests", timeout=1).ok
     except requests.RequestException:
         return False
+
+
+def test_bench_survives_two_sigterms_records_interrupted_and_stops_everything(tmp_path):
+    bench = subprocess.Popen(
+        [sys.executable, "-m", "lab", "bench", "--engine", "local", "--profile", "smoke", "--frameworks", "fastapi,flask",
+         "--duration", "30", "--warmup", "0", "--results", str(tmp_path)],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        wait_until(lambda: requests.get("http://127.0.0.1:8089/stats/requests", timeout=2).json()["state"] == "running"
+                   if answers_ui() else False)  # fmt: skip
+        # As make does: the signal to the whole group, so the runner gets it twice, mid-step.
+        os.killpg(bench.pid, signal.SIGTERM)
+        time.sleep(0.05)
+        os.killpg(bench.pid, signal.SIGTERM)
+        bench.wait(timeout=90)
+    finally:
+        bench.kill()
+    assert bench.returncode == 130
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted" and manifest["exit_code"] == 130
+    wait_until(lambda: not processes_logging_under(tmp_path), timeout=15)
+    assert not any(answers(port) for port in (8001, 8002)) and not answers_ui()

@@ -170,8 +170,13 @@ def test_the_picked_target_is_loaded_and_named_while_running(ui, target):
         stats = requests.get(f"{ui}/stats/requests", timeout=10).json()
         total = next(row for row in stats["stats"] if row["name"] == "Aggregated")
         assert total["num_requests"] > 0 and total["num_failures"] == 0
+        assert template_args(requests.get(ui, timeout=10).text)["host"] == target  # the header names it
     finally:
         stop(ui)
+    # The next test needs a choice again: the last target's address is not left in the Host field.
+    assert template_args(requests.get(ui, timeout=10).text)["host"] == ""
+    reply = requests.post(f"{ui}/swarm", data={**FORM, "target": ""}, headers=same_origin(ui), timeout=10).json()
+    assert reply["success"] is False and reply["message"].startswith("Pick a target")
 
 
 @pytest.mark.parametrize(
