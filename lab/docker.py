@@ -47,7 +47,6 @@ RUN_LABEL = "lab.run"
 RUNNER_LABEL = "lab.runner"
 
 
-
 def engine_problem() -> str | None:
     """Why no Docker engine answers here, or None when one does."""
     try:
