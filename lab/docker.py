@@ -361,7 +361,7 @@ class DockerEngine(Engine):
                                "let it finish, or stop it first (make down)")  # fmt: skip
             left[run] = left.get(run, 0) + 1
         if left:
-            self.compose().run("down", "--remove-orphans", "--timeout", "10", what="docker compose down")
+            self.close()  # the project's containers, all of them (this run takes the lab over anyway)
         return [f"removed {count} container(s) left running by run {run}, whose runner was killed" for run, count in sorted(left.items())]
 
     def container_id(self, service: str) -> str:

@@ -96,13 +96,14 @@ def chromium_flags(profile: Path) -> list[str]:
     Skipped where it is not installed, except under CI, where its absence is a failure."""
     chromium = shutil.which("chromium")
     if chromium is None:
-        missing_tool("chromium is not installed (apt-get install -y --no-install-recommends chromium)")
+        cannot_test_here("chromium is not installed (apt-get install -y --no-install-recommends chromium)")
     return [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
             "--disable-sync", "--no-first-run", f"--user-data-dir={profile}"]  # fmt: skip
 
 
-def missing_tool(message: str) -> None:
-    """Skip a test that needs what is not installed, except under CI, where that is a failure."""
+def cannot_test_here(message: str) -> None:
+    """Skip a test this machine cannot run (a tool missing, no root, cores kept busy), except under CI,
+    where that is a failure."""
     if os.environ.get("CI"):
         pytest.fail(message)
     pytest.skip(message)
@@ -114,7 +115,7 @@ def browser(profile: Path):
     flags = chromium_flags(profile)
     driver_path = shutil.which("chromedriver")
     if driver_path is None:
-        missing_tool("chromedriver is not installed (apt-get install -y --no-install-recommends chromium-driver)")
+        cannot_test_here("chromedriver is not installed (apt-get install -y --no-install-recommends chromium-driver)")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 

@@ -13,7 +13,7 @@ import sys
 import threading
 
 import pytest
-from conftest import ROOT, missing_tool
+from conftest import ROOT, cannot_test_here
 
 from analysis import stats, tables
 from analysis.tidy import tidy
@@ -160,7 +160,7 @@ def test_the_connection_pattern_is_read_from_a_real_servers_answer(closes, patte
 def calibrated_run(tmp_path_factory):
     """The default budget (auto) on this machine: json, the three frameworks, their bare apps, wrk."""
     if not shutil.which("wrk"):
-        missing_tool("wrk is not installed (apt-get install wrk; .ci/run installs it)")
+        cannot_test_here("wrk is not installed (apt-get install wrk; .ci/run installs it)")
     results = tmp_path_factory.mktemp("calibrated")
     command = [sys.executable, "-m", "lab", "bench", "--engine", "local", "--profile", "quick", "--scenarios", "json",
                "--repeats", "1", "--duration", "3", "--warmup", "1", "--results", str(results)]  # fmt: skip

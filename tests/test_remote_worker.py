@@ -17,7 +17,7 @@ import sys
 import uuid
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, cannot_test_here
 
 pytestmark = pytest.mark.e2e
 
@@ -32,10 +32,7 @@ def ip(*args: str) -> None:
 @pytest.fixture
 def two_hosts():
     if os.geteuid() != 0 or shutil.which("ip") is None or shutil.which("unshare") is None:
-        message = "needs root, iproute2 and unshare (network namespaces)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        cannot_test_here("needs root, iproute2 and unshare (network namespaces)")
     tag = uuid.uuid4().hex[:6]
     bench_ns, worker_ns = f"lab-bench-{tag}", f"lab-worker-{tag}"
     ip("netns", "add", bench_ns)

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, missing_tool, processes_logging_under
+from conftest import ROOT, cannot_test_here, processes_logging_under
 
 pytestmark = pytest.mark.e2e
 
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.e2e
 @contextmanager
 def tmpfs(path: Path, size: str):
     if os.geteuid() != 0:
-        missing_tool("mounting a small tmpfs as the results disk needs root")
+        cannot_test_here("mounting a small tmpfs as the results disk needs root")
     path.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "lab-results-test", str(path)], check=True)
     try:

@@ -37,10 +37,7 @@ def test_serve_survives_two_sigterms_and_stops_every_server(tmp_path):
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
     try:
         wait_until(lambda: all(answers(port) for port in (8001, 8002, 8003)))
-        # As make does: the signal to the whole group, the runner gets it twice.
-        os.killpg(serve.pid, signal.SIGTERM)
-        time.sleep(0.05)
-        os.killpg(serve.pid, signal.SIGTERM)
+        sigterm_twice(serve)
         serve.wait(timeout=60)
     finally:
         serve.kill()
@@ -55,8 +52,7 @@ def test_a_killed_runner_leaves_no_server_and_no_locust(tmp_path):
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        wait_until(lambda: requests.get("http://127.0.0.1:8089/stats/requests", timeout=2).json()["state"] == "running"
-                   if answers_ui() else False)  # fmt: skip
+        wait_until(a_step_runs)
         assert processes_logging_under(tmp_path), "the servers and Locust run"
         bench.send_signal(signal.SIGKILL)
         bench.wait(timeout=10)
@@ -65,6 +61,17 @@ def test_a_killed_runner_leaves_no_server_and_no_locust(tmp_path):
     # The kernel ends what the runner started (parent-death signal); Gunicorn's workers follow their master.
     wait_until(lambda: not processes_logging_under(tmp_path), timeout=20)
     assert not any(answers(port) for port in (8001, 8002))
+
+
+def sigterm_twice(process: subprocess.Popen) -> None:
+    """As make does: SIGTERM to the whole process group, so the runner gets it twice."""
+    os.killpg(process.pid, signal.SIGTERM)
+    time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGTERM)
+
+
+def a_step_runs() -> bool:
+    return answers_ui() and requests.get("http://127.0.0.1:8089/stats/requests", timeout=2).json()["state"] == "running"
 
 
 def answers_ui() -> bool:
@@ -81,12 +88,8 @@ def test_bench_survives_two_sigterms_records_interrupted_and_stops_everything(tm
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
     try:
-        wait_until(lambda: requests.get("http://127.0.0.1:8089/stats/requests", timeout=2).json()["state"] == "running"
-                   if answers_ui() else False)  # fmt: skip
-        # As make does: the signal to the whole group, so the runner gets it twice, mid-step.
-        os.killpg(bench.pid, signal.SIGTERM)
-        time.sleep(0.05)
-        os.killpg(bench.pid, signal.SIGTERM)
+        wait_until(a_step_runs)
+        sigterm_twice(bench)  # mid-step
         bench.wait(timeout=90)
     finally:
         bench.kill()
