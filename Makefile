@@ -1,6 +1,6 @@
 # The lab's commands. Everything sets itself up first: `make bench` and `make test`
 # work on a fresh clone with Python 3.12 installed.
-#   make bench [PROFILE=smoke|quick|full] [FRAMEWORKS=fastapi,flask] [SCENARIOS=json,io]
+#   make bench [PROFILE=smoke|quick|servers|full] [FRAMEWORKS=fastapi,flask|all] [SCENARIOS=json,io]
 #              [SERVER_CORES=0] [SERVER_CPUS=auto|all|0.5] [LOCUST_CORES=1]
 #   make report [RUN=<run-id>]      make test      make serve      make ui
 #   make compare A=<run> B=<run> [FORCE=1]      make share [RUN=<run-id>]      make unpack ARCHIVE=<file>
@@ -60,9 +60,9 @@ test: setup
 	@$(LAB) -m pytest $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; exit $$status
 
-# The three services on loopback (8001-8003) until Ctrl-C.
+# The three services on loopback (8001-8003) until Ctrl-C; FRAMEWORKS=flask-granian,quart or all for variants.
 serve: setup
-	$(LAB) -m lab serve
+	$(LAB) -m lab serve $(if $(FRAMEWORKS),--frameworks $(FRAMEWORKS))
 
 # Locust's web UI on http://127.0.0.1:8089 against the services of `make serve` (pick the target there).
 ui: $(VENV)/lab/.installed
@@ -79,10 +79,10 @@ list: $(VENV)/lab/.installed
 lock: $(VENV)/lab/.installed
 	$(VENV)/lab/bin/pip install --quiet --require-hashes --only-binary=:all: -r requirements/uv.txt
 	for s in $(SERVICES); do \
-		$(VENV)/lab/bin/uv pip compile --quiet --generate-hashes --python-version 3.12 services/$$s/requirements.in -o services/$$s/requirements.txt; \
+		$(VENV)/lab/bin/uv pip compile --quiet --no-header --generate-hashes --python-version 3.12 services/$$s/requirements.in -o services/$$s/requirements.txt; \
 	done
-	$(VENV)/lab/bin/uv pip compile --quiet --generate-hashes --python-version 3.12 requirements/locust.in -o requirements/locust.txt
-	$(VENV)/lab/bin/uv pip compile --quiet --generate-hashes --python-version 3.12 requirements/lab.in -o requirements/lab.txt
+	$(VENV)/lab/bin/uv pip compile --quiet --no-header --generate-hashes --python-version 3.12 requirements/locust.in -o requirements/locust.txt
+	$(VENV)/lab/bin/uv pip compile --quiet --no-header --generate-hashes --python-version 3.12 requirements/lab.in -o requirements/lab.txt
 
 # The lab in containers: services, PostgreSQL, Locust web UI on http://127.0.0.1:8089.
 up:

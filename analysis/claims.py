@@ -75,11 +75,19 @@ def faster_verdict(first: pd.Series | None, others: dict[str, pd.Series]) -> str
     return PARTLY if any(wins) else FAILS  # faster than some / than none
 
 
-def interface_verdict(interfaces: dict[str, str | None]) -> str:
-    # The lab deploys Flask and Django the way the post does (WSGI): their async paths are not measured.
-    if all(interface in ("WSGI", None) for interface in interfaces.values()):
-        return NOT_TESTED  # (None: that framework did not run)
-    return PARTLY  # some framework runs as ASGI here: the claim's premise is only partly this setup
+def interface_verdict(interfaces: dict[str, str | None], async_paths: dict[str, str | None]) -> str:
+    """The blog's setups are WSGI, and its async paths (Quart, Django's async views) run as ASGI.
+
+    interfaces: the blog's setups; async_paths: each async path's interface where this run
+    measured it (None: not run, failed the contract or measured nothing)."""
+    if any(interface not in ("WSGI", None) for interface in interfaces.values()):
+        return PARTLY  # a blog setup runs as ASGI here: the claim's premise is only partly this setup
+    ran = [name for name, interface in async_paths.items() if interface == "ASGI"]
+    if not ran:
+        return NOT_TESTED  # no async path measured (the quick profile runs the blog's setups only)
+    if len(ran) == len(async_paths) and all(interface == "WSGI" for interface in interfaces.values()):
+        return HOLDS  # the blog's setups ran as WSGI and every async path it names ran as ASGI
+    return PARTLY  # some async path, or a blog setup, was not measured
 
 
 def validation_verdict(costs: dict[str, float], generator_bound: bool, first: str, disturbed: bool = False) -> str:
@@ -156,9 +164,13 @@ def check_claims(levels: pd.DataFrame, manifest: dict, claims: list[dict] | None
         elif check == "interface":
             targets = manifest.get("targets") or {}
             interfaces = {name: (targets.get(name) or {}).get("interface") for name in names}
-            verdict = interface_verdict(interfaces)
+            measured_names = set(levels.loc[levels["kind"] == "step", "framework"]) if not levels.empty else set()
+            paths = claim.get("async_paths", [])
+            async_paths = {name: (targets.get(name) or {}).get("interface") if name in measured_names else None for name in paths}
+            verdict = interface_verdict(interfaces, async_paths)
             post = "WSGI; async via Quart / Channels; Django async views since 3.1"
-            measured = "; ".join(_deployment(name, targets.get(name) or {}) for name in names)
+            measured = "; ".join([_deployment(name, targets.get(name) or {}) for name in names]
+                                 + [_deployment(name, targets.get(name) or {}) + ("" if async_paths[name] else ", not measured") for name in paths])  # fmt: skip
         elif check == "validation":
             costs, bound, shaken, parts = {}, False, False, []
             for name in names:
@@ -195,12 +207,14 @@ def _deployment(name: str, target: dict) -> str:
     if not target:
         return f"{name} not run"
     text = f"{name}: {target.get('interface', '?')} on {target.get('server', '?')}"
-    version = _package_version(target.get("packages") or [], name)
+    framework = str(target.get("framework") or name)
+    version = _package_version(target.get("packages") or [], framework)
     if version is not None:
-        text += f", {name.capitalize()} {version}"
-        if name == "django":
+        text += f", {framework.capitalize()} {version}"
+        if framework == "django":
             major_minor = tuple(int(part) for part in version.split(".")[:2] if part.isdigit())
-            text += " (async views: yes, not used here)" if major_minor >= (3, 1) else " (no async views)"
+            used = "used here" if target.get("interface") == "ASGI" else "not used here"
+            text += f" (async views: yes, {used})" if major_minor >= (3, 1) else " (no async views)"
     return text
 
 

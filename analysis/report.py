@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import stats
+from . import servers, stats
 from .archive import UNPACKED
 from .charts import scenario_charts
 from .claims import check_claims
 from .tables import (
     DISTURBED_MARK, GENERATOR_MARK, UNSTABLE_MARK, ceilings, comparison, framework_order, level_summary, locust_vs_wrk, peak_levels,
-    resources, scenario_steps, to_markdown,
+    resources, scenario_steps, server_ceilings, to_markdown,
 )  # fmt: skip
 from .tidy import AnalysisError, check_name, inside, load_manifest, missing_steps, read_json, tidy
 
@@ -145,6 +145,7 @@ def table_blocks(report: Report, charts: dict[str, dict[str, bytes]] | None = No
             Block("table", table=resources(levels, scenario, report.order) if not levels.empty else levels),
         ]
         blocks += [Block("chart", text=name, png=png) for name, png in (charts or {}).get(scenario, {}).items()]
+        blocks += framework_or_server_blocks(report, scenario)
     if not levels.empty and not ceilings(levels).empty:
         blocks += [
             Block("h2", "Ceilings: bare apps, no framework"),
@@ -169,6 +170,25 @@ def table_blocks(report: Report, charts: dict[str, dict[str, bytes]] | None = No
     missing = missing_steps(report.run_dir, report.frame)
     if missing:
         blocks += [Block("h2", f"Steps missing ({len(missing)} planned, never run)"), Block("ul", items=missing)]
+    return blocks
+
+
+def framework_or_server_blocks(report: Report, scenario: str) -> list[Block]:
+    """Where the run measured a framework on several servers (the variants): which one moves the numbers."""
+    if report.levels.empty:
+        return []
+    by_framework = servers.same_framework(report.levels, scenario, report.manifest, server_ceilings(report.levels, scenario))
+    if by_framework.empty:
+        return []  # no framework ran on two servers (no variants): the blog's setups alone cannot say
+    by_server = servers.same_server(report.levels, scenario, report.manifest)
+    blocks = [Block("h2", f"Framework or server? ({scenario})")]
+    sentence = servers.answer(report.levels, scenario, report.manifest)
+    if sentence:
+        blocks.append(Block("p", sentence))
+    blocks.append(Block("p", "A ratio's range crosses the two results' quartiles; a range that spans 1.00 cannot tell them apart."))
+    blocks += [Block("p", f"The same framework on different servers ({scenario}), against the blog's setup of it:"), Block("table", table=by_framework)]
+    if not by_server.empty:
+        blocks += [Block("p", f"The same server with different frameworks ({scenario}), against the fastest on it:"), Block("table", table=by_server)]
     return blocks
 
 

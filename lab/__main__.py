@@ -11,6 +11,7 @@ from rich.console import Console
 from . import catalog, conformance
 from .bench import EXIT_CODES, Bench, interruptible
 from .catalog import LabError
+from .local import port_problem
 from .plan import Options, parse_cores
 
 console = Console(highlight=False)
@@ -48,7 +49,7 @@ def cmd_serve(args) -> int:
     from . import database
     from .local import LocalTarget
 
-    frameworks = catalog.pick("framework", catalog.frameworks(), names(args.frameworks))
+    frameworks = catalog.pick("framework", catalog.targets(), names(args.frameworks) or list(catalog.frameworks()))
     cores = parse_cores(args.cores) or sorted(os.sched_getaffinity(0))
     logs = Path(args.results) / "serve"
     db_url = database.with_database(database.server_url(), database.BENCH_DATABASE)
@@ -83,8 +84,9 @@ def serve(targets) -> int:
 
 
 def cmd_check(args) -> int:
+    # Default: the blog's three on their ports, and every variant that is serving (make serve FRAMEWORKS=...).
     urls = {name: url for name, url in (item.split("=", 1) for item in names(args.urls) or [])} or {
-        f.name: f.local_url for f in catalog.frameworks().values()
+        f.name: f.local_url for f in catalog.targets().values() if f.kind == "framework" or port_problem("127.0.0.1", f.port)
     }
     worst = 0
     for name, url in urls.items():
@@ -100,7 +102,8 @@ def cmd_check(args) -> int:
 
 
 def cmd_list(args) -> int:
-    console.print("frameworks: " + ", ".join(f"{f.name} (:{f.port})" for f in catalog.frameworks().values()))
+    for kind, label in (("framework", "frameworks (the blog's setups)"), ("variant", "variants (FRAMEWORKS=...)"), ("baseline", "baselines (ceilings)")):
+        console.print(f"{label}: " + ", ".join(f"{s.name} (:{s.port})" for s in catalog.services().values() if s.kind == kind))
     for scenario in catalog.scenarios().values():
         console.print(f"scenario {scenario.name:10} {scenario.description}")
     for profile in catalog.profiles().values():
@@ -137,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     bench.set_defaults(func=cmd_bench)
 
     serve = sub.add_parser("serve", help="start the services on loopback until Ctrl-C")
-    serve.add_argument("--frameworks")
+    serve.add_argument("--frameworks", help="comma-separated, variants too, or all (default: the blog's three)")
     serve.add_argument("--cores", help="cores for the servers (default: all)")
     serve.add_argument("--results", default=str(catalog.ROOT / "results"))
     serve.set_defaults(func=cmd_serve)

@@ -187,6 +187,9 @@ class Bench:
         manifest.targets, manifest.baselines = targets.records["targets"], targets.records["baselines"]
         manifest.unavailable = targets.unavailable
         self.save(self.run_dir, manifest)
+        problem = connections_problem(manifest.targets, (manifest.database or {}).get("max_connections"))
+        if problem:
+            console.print(f"[bold yellow]warning: {problem}[/]")
         return targets
 
     def choose_budget(self, engine: Engine, targets: TargetSet, steps: StepRunner, database_url: str | None,
@@ -369,6 +372,21 @@ class Bench:
             except OSError as problem:
                 console.print(f"[bold red]the run's end could not be recorded in {run_dir / 'manifest.json'}:[/] {problem.strerror or problem}")
         return run_dir, status
+
+
+def connections_problem(targets: dict, max_connections) -> str | None:
+    """The targets stay up for the whole run, each holding up to its workers' connections (pools
+    fill as load comes): more in all than PostgreSQL allows, and a later target's queries fail."""
+    wanted = {name: (record.get("database") or {}).get("connections") or 0 for name, record in targets.items()}
+    try:
+        limit = int(max_connections)
+    except (TypeError, ValueError):
+        return None
+    if sum(wanted.values()) <= limit:
+        return None
+    largest = ", ".join(f"{name} {count}" for name, count in sorted(wanted.items(), key=lambda item: -item[1])[:3])
+    return (f"the targets may hold {sum(wanted.values())} database connections in all (largest: {largest}), more than "
+            f"PostgreSQL's max_connections of {limit}: run fewer targets at once (FRAMEWORKS=...), a smaller budget, or raise max_connections")  # fmt: skip
 
 
 def describe(label: str, record: records.StepRecord) -> str:

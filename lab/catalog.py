@@ -1,6 +1,11 @@
 """What the lab can run, read from the repository itself.
 
-- frameworks: one folder per service, services/<name>/service.toml
+- services:   one folder per service, services/<name>/service.toml. A service is one of
+              - a framework as the blog deploys it (kind "framework": fastapi, flask, django),
+              - a variant: a framework on another server, or its async sibling (kind "variant",
+                e.g. flask-granian, django-asgi, quart); a variant of a framework runs that
+                framework's app (`app`: the folder holding its code), only its start differs,
+              - a baseline: a bare app giving a server's ceiling (kind "baseline").
 - scenarios:  one locustfile per scenario, locustfiles/scenario_<name>.py
 - profiles:   lab/profiles.toml
 
@@ -31,8 +36,10 @@ class Framework:
     interface: str
     summary: str
     folder: Path
-    kind: str = "framework"  # or "baseline": a bare app giving its server's ceiling
-    baseline: str | None = None  # the baseline on the same server, for frameworks
+    kind: str = "framework"  # "variant": on another server; "baseline": a bare app giving its server's ceiling
+    baseline: str | None = None  # the baseline on the same server, for frameworks and variants
+    framework: str = ""  # the framework it runs ("" for a baseline): what the "framework or server?" tables group by
+    app: str = ""  # the folder of its app's code, when not its own (a variant runs its framework's)
 
     @property
     def start_command(self) -> Path:
@@ -64,15 +71,24 @@ class Profile:
     warmup: int
     repeats: int
     settings: dict = field(default_factory=dict)
+    frameworks: list[str] = field(default_factory=list)  # empty: the blog's three; ["all"]: every target
+
+
+KINDS = ("framework", "variant", "baseline")
 
 
 def frameworks() -> dict[str, Framework]:
-    """The frameworks under test, in port order."""
+    """The blog's three setups, in port order: what a run measures unless told otherwise."""
     return {name: s for name, s in services().items() if s.kind == "framework"}
 
 
+def targets() -> dict[str, Framework]:
+    """Everything a run can measure (FRAMEWORKS=...): the blog's setups, then the variants."""
+    return {name: s for name, s in services().items() if s.kind in ("framework", "variant")}
+
+
 def baselines() -> dict[str, Framework]:
-    """The bare apps (raw ASGI on Uvicorn, raw WSGI on Gunicorn) that measure each server's ceiling."""
+    """The bare apps (a raw ASGI or WSGI app on each server the targets use) that measure its ceiling."""
     return {name: s for name, s in services().items() if s.kind == "baseline"}
 
 
@@ -81,6 +97,7 @@ def services() -> dict[str, Framework]:
     for config in sorted(SERVICES.glob("*/service.toml")):
         data = tomllib.loads(config.read_text())
         try:
+            kind = data.get("kind", "framework")
             found[data["name"]] = Framework(
                 name=data["name"],
                 port=int(data["port"]),
@@ -88,11 +105,15 @@ def services() -> dict[str, Framework]:
                 interface=data["interface"],
                 summary=data["summary"],
                 folder=config.parent,
-                kind=data.get("kind", "framework"),
+                kind=kind,
                 baseline=data.get("baseline"),
+                framework=data.get("framework", data["name"] if kind == "framework" else ""),
+                app=data.get("app", ""),
             )
         except KeyError as missing:
             raise LabError(f"{config}: missing key {missing}") from None
+        if kind not in KINDS:
+            raise LabError(f"{config}: kind {kind!r} is not one of {', '.join(KINDS)}")
     return dict(sorted(found.items(), key=lambda item: item[1].port))
 
 
@@ -145,6 +166,7 @@ def profiles() -> dict[str, Profile]:
                 warmup=int(settings["warmup"]),
                 repeats=int(settings["repeats"]),
                 settings=dict(settings),
+                frameworks=[settings["frameworks"]] if isinstance(settings.get("frameworks"), str) else list(settings.get("frameworks", [])),
             )
         except (KeyError, TypeError, ValueError) as problem:
             raise LabError(f"{PROFILES}: profile [{name}] is invalid: {problem!r}") from None
@@ -153,9 +175,9 @@ def profiles() -> dict[str, Profile]:
 
 def pick(kind: str, available: dict, wanted: list[str] | None) -> list:
     """The named entries, in the order given; an unknown name is a LabError listing the valid ones."""
-    if not wanted:
+    if not wanted or wanted == ["all"]:
         return list(available.values())
     unknown = [name for name in wanted if name not in available]
     if unknown:
-        raise LabError(f"unknown {kind} {', '.join(map(repr, unknown))}; valid: {', '.join(available)}")
+        raise LabError(f"unknown {kind} {', '.join(map(repr, unknown))}; valid: {', '.join(available)}, or all")
     return [available[name] for name in wanted]

@@ -22,7 +22,7 @@ import docker.errors
 from . import cpu_quota
 from .catalog import ROOT, Framework, LabError
 from .database import database_name
-from .engine import Engine, Generator, Sampler, Target, log_tail, recorded_env, wait_until_steady
+from .engine import Engine, Generator, Sampler, Target, log_tail, recorded_env, wait_until_steady, worker_count
 from .locust import Master
 from .results import runner_alive, runner_words, this_runner
 from .settings import GeneratorSettings
@@ -296,8 +296,7 @@ class DockerTarget(Target):
             "container_command": attrs["Config"]["Cmd"],
             "command_line": processes[0][2].split() if processes else [],
             "processes": len(processes),
-            # Uvicorn with one worker serves from its only process.
-            "workers": len(children) or 1,
+            "workers": worker_count([p[2] for p in children]),
             "worker_command_lines": sorted({p[2] for p in children}),
             # What the container was given, read back from the engine.
             "cores": parse_cpuset(host.get("CpusetCpus")),

@@ -279,7 +279,9 @@ def wait_until_healthy(target: Target, timeout: float) -> None:
         if not target.alive():
             raise LabError(f"{target.name}: {target.exit_reason()} before it was healthy; last lines of {target.log_name}:\n{target.log_tail()}")
         try:
-            if requests.get(target.url + "/health", timeout=2).status_code in (200, 503):
+            # The contract gives a database DB_CONNECT_TIMEOUT (3 s) before it counts as down, and a
+            # pooled service may take that long to say so (Django's async pool): wait a little longer.
+            if requests.get(target.url + "/health", timeout=5).status_code in (200, 503):
                 target.settle()
                 return
         except requests.RequestException:
@@ -302,3 +304,10 @@ def wait_until_steady(count_processes, quiet: float = 1.0, limit: float = 15) ->
         elif time.monotonic() - since >= quiet:
             return
         time.sleep(0.1)
+
+
+def worker_count(child_command_lines: list[str]) -> int:
+    """A server's workers from its master's children: Uvicorn with one worker serves from its only
+    process; Gunicorn's and Granian's masters only supervise; Hypercorn's multiprocessing adds a
+    resource tracker, which serves nothing."""
+    return len([line for line in child_command_lines if "multiprocessing.resource_tracker" not in line]) or 1

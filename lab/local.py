@@ -21,7 +21,7 @@ import psutil
 from . import cpu_quota, results
 from .catalog import LOCUSTFILES, ROOT, Framework, LabError
 from .database import server_url
-from .engine import Engine, Generator, Sampler, Target, TreeSampler, log_tail, recorded_env, wait_until_steady
+from .engine import Engine, Generator, Sampler, Target, TreeSampler, log_tail, recorded_env, wait_until_steady, worker_count
 from .locust import Master
 from .settings import GeneratorSettings
 
@@ -178,8 +178,7 @@ class LocalTarget(Target):
             "start_command": str(self.framework.start_command.relative_to(ROOT)),
             "command_line": root.cmdline(),
             "processes": 1 + len(children),
-            # Uvicorn with one worker serves from its only process; Gunicorn's master only supervises.
-            "workers": len(children) or 1,
+            "workers": worker_count([" ".join(child.cmdline()) for child in children]),
             "worker_command_lines": sorted({" ".join(child.cmdline()) for child in children}),
             "cores": self.cores,
             "cpus": self.cpus,

@@ -239,8 +239,10 @@ def resolve(options: Options) -> tuple[Profile, list[Framework], list[Scenario]]
     if options.profile not in profiles:
         raise LabError(f"unknown profile {options.profile!r}; valid: {', '.join(profiles)}")
     profile = profiles[options.profile]
-    all_frameworks = catalog.frameworks()
-    frameworks = catalog.pick("framework", all_frameworks, names(options.frameworks, "framework", all_frameworks))
+    # The blog's three unless the profile or FRAMEWORKS names others (variants too; "all": every one).
+    all_frameworks = catalog.targets()
+    wanted = names(options.frameworks, "framework", all_frameworks) or profile.frameworks or list(catalog.frameworks())
+    frameworks = catalog.pick("framework", all_frameworks, wanted)
     all_scenarios = catalog.scenarios()
     unknown = [name for name in profile.scenarios if name not in all_scenarios]
     if unknown:

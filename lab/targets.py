@@ -105,6 +105,8 @@ class TargetSet:
             "interface": service.interface,
             "summary": service.summary,
             "baseline": service.baseline,
+            "kind": service.kind,
+            "framework": service.framework,
             "start_command_text": service.start_command.read_text(),
         }
         if db_status:

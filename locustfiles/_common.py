@@ -10,6 +10,8 @@ import atexit
 import csv
 import json
 import os
+import tomllib
+from pathlib import Path
 
 from locust import FastHttpUser, constant, events
 from locust.runners import WorkerRunner
@@ -18,13 +20,20 @@ from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 import _web_ui
 from _control import cpu_now, usage  # also installs the runner's exact measurement windows
 
+
+def local_targets() -> str:
+    """name=url of every framework and variant on loopback, from services/*/service.toml (the
+    checkout beside this folder: `make ui`; the Locust image has no services/, compose says)."""
+    found = []
+    for config in sorted(Path(__file__).resolve().parent.parent.glob("services/*/service.toml")):
+        service = tomllib.loads(config.read_text())
+        if service.get("kind", "framework") in ("framework", "variant"):
+            found.append((service["port"], f"{service['name']}=http://127.0.0.1:{service['port']}"))
+    return ",".join(target for _, target in sorted(found))
+
+
 # Where each framework listens, by engine: the runner and compose set LAB_TARGETS.
-TARGETS = dict(
-    item.split("=", 1)
-    for item in os.environ.get(
-        "LAB_TARGETS", "fastapi=http://127.0.0.1:8001,flask=http://127.0.0.1:8002,django=http://127.0.0.1:8003"
-    ).split(",")
-)
+TARGETS = dict(item.split("=", 1) for item in (os.environ.get("LAB_TARGETS") or local_targets()).split(",") if "=" in item)
 
 
 class LabUser(FastHttpUser):

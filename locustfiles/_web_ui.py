@@ -20,6 +20,7 @@ Guidance:
 import ipaddress
 import os
 import re
+import socket
 from urllib.parse import urlsplit
 
 from flask import before_render_template, jsonify, request
@@ -89,6 +90,19 @@ def swarm_problem(form, targets: dict[str, str], running_on: str | None) -> str 
     return None
 
 
+def not_running(target: str, targets: dict[str, str]) -> str | None:
+    """Why a picked target cannot take load: nothing answers at its address (a variant not started)."""
+    if target not in targets:
+        return None
+    url = urlsplit(targets[target])
+    try:
+        socket.create_connection((url.hostname, url.port or 80), timeout=1).close()
+    except OSError:
+        return (f"{target} is not running ({targets[target]}): start it first, e.g. `make serve FRAMEWORKS={target}`, "
+                f"or in containers `docker compose --profile variants up -d {target}`.")  # fmt: skip
+    return None
+
+
 def install(environment, targets: dict[str, str]) -> None:
     """Hook the lab's rules into this master's web UI (no-op where there is none)."""
     web_ui = environment.web_ui
@@ -106,7 +120,8 @@ def install(environment, targets: dict[str, str]) -> None:
         if problem:
             return problem + "\n", 403, {"Content-Type": "text/plain; charset=utf-8"}
         if request.endpoint == "locust.swarm":
-            problem = swarm_problem(request.form, targets, (environment.host or "") if running() else None)
+            under_load = (environment.host or "") if running() else None
+            problem = swarm_problem(request.form, targets, under_load) or not_running(request.form.get("target", ""), targets)
             if problem:
                 # Locust's own form shows `message` in a red alert when success is false.
                 return jsonify({"success": False, "message": problem, "host": environment.host})

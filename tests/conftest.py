@@ -16,7 +16,8 @@ sys.path.insert(0, str(ROOT))
 from lab import catalog, database  # noqa: E402
 from lab.local import LocalTarget  # noqa: E402
 
-FRAMEWORKS = list(catalog.frameworks())
+FRAMEWORKS = list(catalog.frameworks())  # the blog's three setups
+TARGETS = list(catalog.targets())  # and every variant (a framework on another server)
 
 
 TEST_DATABASE = "lab_test"
@@ -31,10 +32,11 @@ def test_database():
 
 
 @contextmanager
-def running_services(logs: Path, env: dict):
-    """The three services, each from its own venv and start.sh, on its contract port."""
+def running_services(logs: Path, env: dict, names: list[str] = FRAMEWORKS):
+    """The services (the blog's three unless named), each from its own venv and start.sh, on its contract port."""
     cores = sorted(os.sched_getaffinity(0))
-    targets = {f.name: LocalTarget(f, cores, logs / f"{f.name}.log", extra_env=env) for f in catalog.frameworks().values()}
+    services = catalog.services()
+    targets = {name: LocalTarget(services[name], cores, logs / f"{name}.log", extra_env=env) for name in names}
     try:
         for target in targets.values():
             target.start()
@@ -49,6 +51,13 @@ def running_services(logs: Path, env: dict):
 @pytest.fixture(scope="module")
 def local_services(tmp_path_factory, test_database):
     with running_services(tmp_path_factory.mktemp("service-logs"), {"DATABASE_URL": test_database}) as urls:
+        yield urls
+
+
+@pytest.fixture(scope="module")
+def local_targets(tmp_path_factory, test_database):
+    """Every framework and variant, on the test database."""
+    with running_services(tmp_path_factory.mktemp("service-logs"), {"DATABASE_URL": test_database}, TARGETS) as urls:
         yield urls
 
 

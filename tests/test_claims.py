@@ -88,16 +88,25 @@ def test_faster_verdict(first, others, expected):
     assert faster_verdict(first, others) == expected
 
 
+WSGI_BOTH = {"flask": "WSGI", "django": "WSGI"}
+NO_ASYNC = {"quart": None, "django-asgi": None}
+BOTH_ASYNC = {"quart": "ASGI", "django-asgi": "ASGI"}
+
+
 @pytest.mark.parametrize(
-    "interfaces, expected",
+    "interfaces, async_paths, expected",
     [
-        pytest.param({"flask": "WSGI", "django": "WSGI"}, NOT_TESTED, id="all-wsgi"),
-        pytest.param({"flask": "WSGI", "django": None}, NOT_TESTED, id="wsgi-and-one-not-run"),
-        pytest.param({"flask": "WSGI", "django": "ASGI"}, PARTLY, id="one-asgi"),
+        pytest.param(WSGI_BOTH, NO_ASYNC, NOT_TESTED, id="wsgi-no-async-path-measured"),
+        pytest.param({"flask": "WSGI", "django": None}, NO_ASYNC, NOT_TESTED, id="wsgi-and-one-not-run"),
+        pytest.param(WSGI_BOTH, BOTH_ASYNC, HOLDS, id="wsgi-and-both-async-paths-ran-as-asgi"),
+        pytest.param(WSGI_BOTH, {"quart": "ASGI", "django-asgi": None}, PARTLY, id="one-async-path"),
+        pytest.param(WSGI_BOTH, {"quart": "WSGI", "django-asgi": "WSGI"}, NOT_TESTED, id="async-paths-not-asgi"),
+        pytest.param({"flask": "WSGI", "django": None}, BOTH_ASYNC, PARTLY, id="async-paths-ran-but-a-blog-setup-did-not"),
+        pytest.param({"flask": "WSGI", "django": "ASGI"}, BOTH_ASYNC, PARTLY, id="a-blog-setup-runs-asgi"),
     ],
 )
-def test_interface_verdict(interfaces, expected):
-    assert interface_verdict(interfaces) == expected
+def test_interface_verdict(interfaces, async_paths, expected):
+    assert interface_verdict(interfaces, async_paths) == expected
 
 
 @pytest.mark.parametrize(

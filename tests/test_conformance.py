@@ -1,23 +1,23 @@
-"""The endpoint contract (docs/contract.md), unchanged, against every framework's real server."""
+"""The endpoint contract (docs/contract.md), unchanged, against every framework's and variant's real server."""
 
 import importlib.util
 
 import pytest
-from conftest import FRAMEWORKS, ROOT
+from conftest import ROOT, TARGETS
 
 from lab import conformance
 
 
 @pytest.mark.parametrize("check", conformance.CHECKS, ids=lambda check: check.__name__.removeprefix("check_"))
-@pytest.mark.parametrize("framework", FRAMEWORKS)
-def test_contract(local_services, framework, check):
-    check(local_services[framework])
+@pytest.mark.parametrize("framework", TARGETS)
+def test_contract(local_targets, framework, check):
+    check(local_targets[framework])
 
 
 @pytest.mark.parametrize("check", conformance.DB_CHECKS, ids=lambda check: check.__name__.removeprefix("check_"))
-@pytest.mark.parametrize("framework", FRAMEWORKS)
-def test_database_contract(local_services, framework, check):
-    check(local_services[framework])
+@pytest.mark.parametrize("framework", TARGETS)
+def test_database_contract(local_targets, framework, check):
+    check(local_targets[framework])
 
 
 def test_run_all_reports_a_broken_target():

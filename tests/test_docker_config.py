@@ -63,7 +63,7 @@ def test_postgres_is_reachable_only_on_the_compose_network(config):
     # No secret needed from the user because nothing outside the compose network can reach it.
     assert "ports" not in config["services"]["postgres"]
     password = config["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"]
-    for name in catalog.frameworks():
+    for name in catalog.targets():
         assert config["services"][name]["environment"]["DATABASE_URL"].startswith(f"postgresql://postgres:{password}@postgres:5432/")
 
 
@@ -137,15 +137,15 @@ def test_compose_publishes_each_service_on_its_service_toml_port(config, name):
     assert service["environment"]["PORT"] == str(port)
     assert service["environment"]["HOST"] == "0.0.0.0"
     # Locust reaches it by service name and port (the web UI's targets).
-    if SERVICES[name].kind == "framework":
+    if SERVICES[name].kind in ("framework", "variant"):
         targets = dict(item.split("=", 1) for item in config["services"]["master"]["environment"]["LAB_TARGETS"].split(","))
         assert targets[name] == f"http://{name}:{port}"
 
 
-def test_web_ui_targets_are_exactly_the_frameworks(config):
+def test_web_ui_targets_are_exactly_the_frameworks_and_variants(config):
     for role in ("master", "worker"):
         targets = dict(item.split("=", 1) for item in config["services"][role]["environment"]["LAB_TARGETS"].split(","))
-        assert list(targets) == list(catalog.frameworks())
+        assert list(targets) == list(catalog.targets())
 
 
 def test_only_loopback_is_published_by_default(config):
@@ -169,14 +169,15 @@ def test_services_share_one_cpu_budget_and_locust_gets_its_own_cores(config):
     assert moved["services"]["worker"]["cpuset"] == "2-3"
 
 
-def test_baselines_start_only_when_asked(config):
+def test_baselines_and_variants_start_only_when_asked(config):
+    # Plain `docker compose up` starts the blog's three; the runner (or --profile) the rest.
+    expected = {"framework": [], "variant": ["variants"], "baseline": ["baselines"]}
     for name, service in SERVICES.items():
-        profiles = config["services"][name].get("profiles", [])
-        assert profiles == (["baselines"] if service.kind == "baseline" else []), name
+        assert config["services"][name].get("profiles", []) == expected[service.kind], name
 
 
 def test_services_wait_for_a_healthy_database(config):
-    for name in catalog.frameworks():
+    for name in catalog.targets():
         service = config["services"][name]
         assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
         assert service["environment"]["DATABASE_URL"].startswith("postgresql://postgres:")
@@ -191,6 +192,10 @@ def test_dockerfile_pins_the_base_runs_start_sh_as_non_root(name):
     assert "--require-hashes --no-deps -r /tmp/requirements.txt" in text
     assert f"PORT={SERVICES[name].port}" in text and f"EXPOSE {SERVICES[name].port}" in text
     assert f'CMD ["/srv/{name}/start.sh"]' in text
+    # A variant's image holds its framework's app, where its start.sh goes to run it.
+    app = SERVICES[name].app
+    if app:
+        assert f"COPY {app}/ /srv/{app}/" in text and f'cd "$(dirname "$0")/../{app}"' in SERVICES[name].start_command.read_text()
     user = re.findall(r"^USER (\S+)", text, re.M)
     assert user and user[-1].split(":")[0] not in ("0", "root")
     assert "HEALTHCHECK" in text and "/health" in text

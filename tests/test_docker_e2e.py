@@ -23,7 +23,7 @@ import docker
 import psutil
 import pytest
 import requests
-from conftest import DOCKER_ENV, FRAMEWORKS, ROOT, browser, chromium_flags, project_containers
+from conftest import DOCKER_ENV, FRAMEWORKS, ROOT, TARGETS, browser, chromium_flags, project_containers
 
 from lab import catalog, conformance
 from lab.catalog import LabError
@@ -41,9 +41,22 @@ def compose(*args: str, timeout: float = 1800, check: bool = True, env: dict | N
         ["docker", "compose", "--project-name", PROJECT, *args], cwd=ROOT, env={**DOCKER_ENV, **(env or {})}, capture_output=True, text=True,
         timeout=timeout,
     )
-    if check:
-        assert result.returncode == 0, f"docker compose {' '.join(args)}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    if check and result.returncode != 0:
+        raise AssertionError(f"docker compose {' '.join(args)}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}{unhealthy_report()}")
     return result
+
+
+def unhealthy_report() -> str:
+    """Why a container failed its health check: its last checks and its log's end, for the failure message."""
+    report = ""
+    for container in docker.from_env().containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={PROJECT}"}):
+        health = container.attrs["State"].get("Health") or {}
+        if container.status == "running" and health.get("Status") != "unhealthy":
+            continue
+        checks = [(c["ExitCode"], c["Output"].strip()[-300:]) for c in health.get("Log", [])]
+        logs = container.logs(tail=20).decode(errors="replace")
+        report += f"\n--- {container.name}: {container.status}, health {health.get('Status')}, checks {checks}\n{logs}"
+    return report
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +123,35 @@ def test_contract_through_the_published_ports(lab_up, framework):
     assert conformance.run_all(lab_up[framework], conformance.CHECKS + conformance.DB_CHECKS) == []
 
 
+VARIANTS = [name for name in TARGETS if name not in FRAMEWORKS]
+NEW_BASELINES = [name for name, s in catalog.baselines().items() if name not in ("bare-asgi", "bare-wsgi")]
+
+
+def test_each_variant_and_server_ceiling_keeps_the_contract_in_its_container(lab_up):
+    """`docker compose --profile variants up`: every variant built, started, healthy and keeping the
+    contract (database included) through its published port; the new servers' bare apps too.
+    One test, so that they are gone again before the tests that count containers."""
+    profiles = ("--profile", "variants", "--profile", "baselines")
+    failures = {}
+    # One group at a time, removed before the next: thirteen services booting on one core beside
+    # the lab's own is more than a laptop does, and health checks time out on a full core.
+    for group in (VARIANTS, NEW_BASELINES):
+        started = time.monotonic()
+        try:
+            compose(*profiles, "up", "--build", "--detach", "--wait", "--wait-timeout", "300", *group)
+            print(f"{', '.join(group)}: up (build included) in {time.monotonic() - started:.0f} s")
+            for name in group:
+                url = f"http://{BIND}:{catalog.services()[name].port}"
+                if name in NEW_BASELINES:
+                    failures[name] = conformance.run_all(url, conformance.BASELINE_CHECKS)
+                    continue
+                status = conformance.database_status(url)
+                failures[name] = conformance.run_all(url, conformance.CHECKS + conformance.DB_CHECKS) if status["available"] else [str(status)]
+        finally:
+            compose(*profiles, "rm", "--stop", "--force", *group, check=False)
+    assert {name: problems for name, problems in failures.items() if problems} == {}
+
+
 def web_ui_settings() -> dict:
     page = requests.get(f"http://{BIND}:8089/", timeout=10).text
     return json.loads(re.search(r"window\.templateArgs = (\{.*?\});?\s*$", page, re.M | re.S).group(1))
@@ -117,7 +159,7 @@ def web_ui_settings() -> dict:
 
 def test_web_ui_offers_every_target_and_scenario(lab_up):
     settings = web_ui_settings()
-    assert settings["extra_options"]["target"]["choices"] == ["", *FRAMEWORKS]
+    assert settings["extra_options"]["target"]["choices"] == ["", *TARGETS]  # the variants too
     assert settings["is_distributed"] and settings["worker_count"] >= 1
     # Every scenario is a row of the picker; json alone is ticked (locustfiles/_web_ui.py).
     assert {"JsonUser", "PlaintextUser", "ValidateUser"} <= set(settings["users"])
@@ -160,19 +202,25 @@ def test_picking_a_target_in_the_ui_loads_that_target(lab_up, client, picked):
     assert used[picked] > 2 * others, used
 
 
+# Read in one script run: the page redraws the table every few seconds, and an element found
+# before a redraw is stale after it (StaleElementReferenceException).
+STATS_ROW = """
+for (const table of document.querySelectorAll('table')) {
+  const titles = [...table.querySelectorAll('th')].map(th => th.innerText.trim());
+  if (!titles.includes('# Requests')) continue;
+  for (const tr of table.querySelectorAll('tr')) {
+    const cells = [...tr.querySelectorAll('td')].map(td => td.innerText.trim());
+    if (cells.includes(arguments[0])) return [titles, cells];
+  }
+}
+return null;
+"""
+
+
 def stats_row(driver, name: str) -> dict[str, str]:
     """A row of the web UI's statistics table, by the column titles the page shows."""
-    from selenium.webdriver.common.by import By
-
-    for table in driver.find_elements(By.TAG_NAME, "table"):
-        titles = [th.text.strip() for th in table.find_elements(By.TAG_NAME, "th")]
-        if "# Requests" not in titles:
-            continue
-        for row in table.find_elements(By.TAG_NAME, "tr"):
-            cells = [td.text.strip() for td in row.find_elements(By.TAG_NAME, "td")]
-            if name in cells:
-                return dict(zip(titles, cells))
-    return {}
+    found = driver.execute_script(STATS_ROW, name)
+    return dict(zip(*found)) if found else {}
 
 
 def press(driver, element) -> None:

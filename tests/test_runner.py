@@ -62,6 +62,40 @@ def test_catalog_finds_every_framework_and_scenario_from_the_tree():
     assert all(s.description for s in scenarios.values())
 
 
+def test_variants_run_their_frameworks_app_and_every_server_has_its_ceiling():
+    services = catalog.services()
+    targets = catalog.targets()
+    variants = {name: s for name, s in services.items() if s.kind == "variant"}
+    # The issue's list: Django's async views, Quart, FastAPI under Gunicorn and on Granian, Flask and
+    # Django on Granian and on Gunicorn gthread.
+    assert {"django-asgi", "quart", "fastapi-gunicorn", "fastapi-granian", "flask-granian", "flask-gthread",
+            "django-granian", "django-gthread"} <= set(variants)  # fmt: skip
+    for service in variants.values():
+        if service.app:  # the framework's own code, not a copy: its folder holds the start command only
+            assert services[service.app].framework == service.framework, service.name
+            assert not list(service.folder.glob("*.py")), f"{service.name} copies app code"
+    # Every server a framework runs on has a bare app on it, the same server and interface.
+    for service in targets.values():
+        baseline = services[service.baseline]
+        assert baseline.kind == "baseline", service.name
+        assert (baseline.server, baseline.interface) == (service.server, service.interface), service.name
+    # Ports: one each, and the blog's three keep theirs.
+    assert len({s.port for s in services.values()}) == len(services)
+
+
+def test_frameworks_all_or_a_variant_and_the_servers_profile():
+    default = make_plan(Options(profile="quick"), usable=[0, 1])
+    assert [f.name for f in default.frameworks] == ["fastapi", "flask", "django"]
+    servers = make_plan(Options(profile="servers"), usable=[0, 1])
+    assert [f.name for f in servers.frameworks] == list(catalog.targets())
+    assert [s.name for s in servers.scenarios] == ["json", "io", "db", "queries"]
+    picked = make_plan(Options(profile="quick", frameworks="quart,django-asgi"), usable=[0, 1])
+    assert [f.name for f in picked.frameworks] == ["quart", "django-asgi"]
+    assert make_plan(Options(profile="smoke", frameworks="all"), usable=[0, 1]).frameworks == servers.frameworks
+    with pytest.raises(LabError, match=r"unknown framework 'bare-asgi'; valid: fastapi, flask, django, .*quart.*, or all"):
+        make_plan(Options(profile="quick", frameworks="bare-asgi"), usable=[0, 1])
+
+
 def test_every_profile_names_existing_scenarios():
     for name in catalog.profiles():
         profile, frameworks, scenarios = resolve(Options(profile=name))
@@ -111,3 +145,25 @@ def test_bad_options_give_one_clear_line(args, message, tmp_path):
     assert message in " ".join(result.stdout.split())
     assert "Traceback" not in result.stdout + result.stderr
     assert not any(tmp_path.iterdir()), "a refused run must not leave a run folder"
+
+
+def test_more_connections_than_postgres_allows_is_a_warning_naming_the_largest():
+    from lab.bench import connections_problem
+
+    targets = {"django-granian": {"database": {"connections": 60}}, "quart": {"database": {"connections": 50}}, "bare": {}}
+    problem = connections_problem(targets, "100")
+    assert "110 database connections" in problem and "django-granian 60, quart 50" in problem and "max_connections of 100" in problem
+    assert connections_problem(targets, "200") is None
+    assert connections_problem(targets, None) is None  # the database was not described: nothing to compare
+
+
+def test_each_server_is_pinned_to_one_version_in_every_service():
+    """A variant and the bare app on its server must run the same server: one pin per package."""
+    pins: dict[str, set[str]] = {}
+    for requirements in sorted((ROOT / "services").glob("*/*.in")):
+        for line in requirements.read_text().splitlines():
+            name, _, version = line.partition("==")
+            if version:
+                pins.setdefault(name.split("[")[0].strip().lower(), set()).add(version.strip())
+    assert {"gunicorn", "granian", "hypercorn", "uvicorn", "uvloop", "uvicorn-worker"} <= set(pins)
+    assert {name: versions for name, versions in pins.items() if len(versions) > 1} == {}

@@ -200,3 +200,24 @@ def test_the_picked_target_is_loaded_and_named_while_running(ui, target):
 def test_who_may_use_the_web_ui(host, origin, refused, monkeypatch):
     monkeypatch.setenv("LAB_UI_HOSTS", "lab.example")
     assert (_web_ui.refusal(host, origin) is not None) is refused
+
+
+@pytest.mark.e2e
+def test_a_target_that_is_not_running_is_refused_with_how_to_start_it(ui):
+    # flask is at the discard port here: nothing answers, as for a variant nobody started.
+    reply = requests.post(f"{ui}/swarm", data={**FORM, "target": "flask"}, headers=same_origin(ui), timeout=10).json()
+    assert reply["success"] is False
+    assert reply["message"].startswith("flask is not running (http://127.0.0.1:9)") and "make serve FRAMEWORKS=flask" in reply["message"]
+    assert requests.get(f"{ui}/lab/status", timeout=10).json()["state"] in ("ready", "stopped")  # nothing started
+
+
+def test_without_lab_targets_the_ui_offers_every_framework_and_variant_on_loopback():
+    """`make ui` sets no LAB_TARGETS: the targets come from services/*/service.toml (not baselines)."""
+    from lab import catalog
+
+    code = "import json, _common; print(json.dumps(_common.TARGETS))"
+    env = {"PATH": "/usr/bin:/bin"}
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT / "locustfiles", env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    offered = json.loads(result.stdout.strip().splitlines()[-1])
+    assert offered == {name: service.local_url for name, service in catalog.targets().items()}

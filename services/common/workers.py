@@ -2,6 +2,9 @@
 
     python3 ../common/workers.py uvicorn 0.5    -> 1   (Uvicorn/FastAPI docs: one process per core)
     python3 ../common/workers.py gunicorn 0.5   -> 2   (Gunicorn docs: 2 x cores + 1)
+    python3 ../common/workers.py threads 0.5    -> 2   (Gunicorn docs: gthread threads, 2-4 x cores: the top)
+    python3 ../common/workers.py granian 0.5    -> 1   (Granian docs: one worker process per core)
+    python3 ../common/workers.py hypercorn 0.5  -> 1   (one asyncio worker process per core, as Uvicorn)
 
 The one place every start.sh gets its worker count from (local and in containers: each image
 copies services/common/). A budget may be a fraction of a core (SERVER_CPUS=0.5): the formula
@@ -17,6 +20,11 @@ from decimal import ROUND_CEILING, Decimal, InvalidOperation
 FORMULAS = {
     "uvicorn": lambda cpus: cpus,
     "gunicorn": lambda cpus: 2 * cpus + 1,
+    # Threads per gthread worker: the top of Gunicorn's "2-4 x $(NUM_CORES)", since the lab's
+    # I/O and database endpoints wait more than they compute.
+    "threads": lambda cpus: 4 * cpus,
+    "granian": lambda cpus: cpus,
+    "hypercorn": lambda cpus: cpus,
 }
 
 

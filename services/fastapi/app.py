@@ -2,7 +2,8 @@
 
 Idiomatic FastAPI: Pydantic models and Query() constraints do the validation,
 async endpoints wait with asyncio. The database is SQLAlchemy 2's asyncio
-extension on asyncpg (an ORM session per request, as FastAPI's docs show it), and
+extension on asyncpg (an ORM session per request, as FastAPI's docs show it;
+services/common/orm_async.py, shared with Quart), and
 /fortunes a Jinja2 template. Validation errors are reshaped into the contract's
 common error body; everything else is stock FastAPI.
 """
@@ -17,60 +18,20 @@ from fastapi.templating import Jinja2Templates
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, EmailStr, Field, StrictInt, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from sqlalchemy import select, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.ext.asyncio import AsyncSession
 
 import contract
+import limits
+from orm_async import DB_POOL_SIZE, DatabaseUnavailable, Fortune, World, session, unavailable_reason
 
 app = FastAPI(title="lab-fastapi")
 templates = Jinja2Templates(directory=contract.TEMPLATES)
 
-# One pool per worker process, DB_POOL_SIZE connections (no overflow: the size is the size).
-DB_POOL_SIZE = contract.db_pool_size()
-_url = contract.database_url()
-engine = (
-    create_async_engine(
-        make_url(_url).set(drivername="postgresql+asyncpg"),
-        pool_size=DB_POOL_SIZE,
-        max_overflow=0,
-        connect_args={"timeout": contract.DB_CONNECT_TIMEOUT},
-    )
-    if _url
-    else None
-)
-Session = async_sessionmaker(engine, expire_on_commit=False)
-
-
-class Base(DeclarativeBase):
-    pass
-
-
-class World(Base):
-    __tablename__ = "world"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    randomnumber: Mapped[int]
-
-    def as_dict(self) -> dict:
-        return {"id": self.id, "randomNumber": self.randomnumber}
-
-
-class Fortune(Base):
-    __tablename__ = "fortune"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    message: Mapped[str]
-
-
-class DatabaseUnavailable(Exception):
-    pass
-
 
 async def get_session():
-    if engine is None:
-        raise DatabaseUnavailable("DATABASE_URL is not set")
-    async with Session() as session:
-        yield session
+    async with session() as db:
+        yield db
 
 
 DB = Annotated[AsyncSession, Depends(get_session)]
@@ -128,9 +89,7 @@ async def contract_errors(request: Request, exc: RequestValidationError) -> JSON
 @app.exception_handler(DBAPIError)
 @app.exception_handler(OSError)
 async def database_down(request: Request, exc: Exception) -> JSONResponse:
-    reason = getattr(exc, "orig", None) or exc
-    if isinstance(exc, OSError) and engine is not None:
-        reason = f"cannot connect to {engine.url.host}:{engine.url.port}: {exc}"
+    reason = unavailable_reason(exc)
     return JSONResponse(contract.database_problem(reason), status_code=503)
 
 
@@ -167,7 +126,7 @@ class RequestLimits:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        problem = head_problem(scope)
+        problem = limits.scope_problem(scope)  # the same head rules as every server without them
         if problem:
             status, field, message = problem
             return await JSONResponse(contract.error_body([(field, message)]), status_code=status)(scope, receive, send)
@@ -185,23 +144,6 @@ class RequestLimits:
             return message
 
         await self.app(scope, counted_receive, send)
-
-
-def head_problem(scope) -> tuple[int, str, str] | None:
-    """(status, field, message) if the request line or headers break the contract's limits."""
-    query = b"?" + scope["query_string"] if scope["query_string"] else b""
-    line = len(scope["method"]) + 1 + len(scope["raw_path"]) + len(query) + len(" HTTP/1.1")
-    if line > contract.MAX_REQUEST_LINE_BYTES:
-        return 414, "request", f"request line longer than {contract.MAX_REQUEST_LINE_BYTES} bytes"
-    headers = scope["headers"]
-    if len(headers) > contract.MAX_HEADER_FIELDS:
-        return 431, "headers", f"more than {contract.MAX_HEADER_FIELDS} header fields"
-    for name, value in headers:
-        if len(name) + len(value) + 4 > contract.MAX_HEADER_FIELD_BYTES:  # "name: value\r\n"
-            return 431, "headers", f"header {name[:50].decode('latin-1')!r} longer than {contract.MAX_HEADER_FIELD_BYTES} bytes"
-        if name == b"content-length" and value.isdigit() and int(value) > contract.MAX_BODY_BYTES:
-            return 413, "body", contract.BODY_TOO_LARGE
-    return None
 
 
 app.add_middleware(RequestLimits)

@@ -1,16 +1,17 @@
 """Flask implementation of the lab's endpoint contract (docs/contract.md).
 
 Idiomatic Flask: plain view functions returning dicts, marshmallow schemas for
-the /validate body, a blocking sleep for /io (a sync WSGI worker waits on a
+the /validate body (services/common/person_marshmallow.py, shared with Quart), a blocking sleep for /io (a sync WSGI worker waits on a
 downstream call by blocking). The database is Flask-SQLAlchemy (SQLAlchemy 2 ORM)
 on psycopg 3, /fortunes a Jinja2 template rendered by Flask.
 """
 
+import os
 import time
 
 from flask import Flask, Response, jsonify, render_template, request
 from flask_sqlalchemy import SQLAlchemy
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate
+from marshmallow import ValidationError
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
@@ -18,6 +19,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 import contract
+import limits
+from person_marshmallow import PersonSchema
 
 app = Flask(__name__, template_folder=contract.TEMPLATES)
 # A declared Content-Length over this is refused unread (413). A chunked body is read only up to
@@ -26,8 +29,9 @@ app = Flask(__name__, template_folder=contract.TEMPLATES)
 app.config["MAX_CONTENT_LENGTH"] = contract.MAX_BODY_BYTES + 1
 app.json.sort_keys = False
 
-# A Gunicorn sync worker serves one request at a time, so one connection each.
-DB_POOL_SIZE = 1
+# A Gunicorn sync worker serves one request at a time, so one connection each; a threaded server
+# (Gunicorn gthread, Granian: their start.sh) says how many threads a worker runs: one each.
+DB_POOL_SIZE = int(os.environ.get("THREADS") or 1)
 _url = contract.database_url()
 # Without DATABASE_URL the app still serves its non-database endpoints; the others answer 503.
 if _url:
@@ -63,52 +67,6 @@ class Fortune(db.Model):
     __tablename__ = "fortune"
     id: Mapped[int] = mapped_column(primary_key=True)
     message: Mapped[str]
-
-
-class Text(fields.String):
-    """A JSON string as the contract takes it: no NUL, no lone surrogate (marshmallow allows both)."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        value = super()._deserialize(value, attr, data, **kwargs)
-        problem = contract.text_problem(value)
-        if problem:
-            raise ValidationError(problem)
-        return value
-
-
-class StrippedString(Text):
-    def _deserialize(self, value, attr, data, **kwargs):
-        return super()._deserialize(value, attr, data, **kwargs).strip()
-
-
-def text_field():
-    return StrippedString(required=True, validate=validate.Length(min=1, max=contract.NAME_MAX))
-
-
-class AddressSchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
-    street = text_field()
-    city = text_field()
-    postcode = text_field()
-
-
-class PersonSchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
-    name = text_field()
-    email = fields.Email(required=True)
-    age = fields.Integer(required=True, strict=True, validate=validate.Range(contract.AGE_MIN, contract.AGE_MAX))
-    address = fields.Nested(AddressSchema, required=True)
-    tags = fields.List(Text(), load_default=list, validate=validate.Length(max=contract.TAGS_MAX))
-
-    @post_load
-    def normalise(self, data, **kwargs):
-        data["email"] = data["email"].strip().lower()
-        data["tags"] = [tag.strip().lower() for tag in data["tags"]]
-        return data
 
 
 person_schema = PersonSchema()
@@ -234,3 +192,8 @@ def health():
         return jsonify(contract.database_problem("DATABASE_URL is not set")), 503
     db.session.execute(text("SELECT 1"))
     return {"status": "ok", "database": {"pool_size": DB_POOL_SIZE}}
+
+
+# For a server that passes any request head on (Granian: services/flask-granian): the contract's
+# head limits first. Gunicorn enforces them itself and serves `app`.
+limited = limits.wsgi(app)

@@ -30,9 +30,11 @@ def request_body(request) -> bytes:
 
     With a Content-Length, Django reads it and DATA_UPLOAD_MAX_MEMORY_SIZE applies. Without one
     (chunked), Django's WSGI request reads nothing at all; Gunicorn de-chunks wsgi.input and ends
-    it (wsgi.input_terminated), so it is read here, at most one byte past the limit.
+    it (wsgi.input_terminated), so it is read here, at most one byte past the limit. Under ASGI
+    (no environ) Django has the body whole already, bounded by services/common/limits.py.
     """
-    if request.META.get("CONTENT_LENGTH") or not request.environ.get("wsgi.input_terminated"):
+    environ = getattr(request, "environ", None)
+    if environ is None or request.META.get("CONTENT_LENGTH") or not environ.get("wsgi.input_terminated"):
         return request.body
     body = request.environ["wsgi.input"].read(contract.MAX_BODY_BYTES + 1)
     if len(body) > contract.MAX_BODY_BYTES:

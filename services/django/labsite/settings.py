@@ -42,8 +42,9 @@ def database_from_url(url: str) -> dict:
 
 # Without DATABASE_URL the service still serves its non-database endpoints; the others answer 503.
 DATABASES = {"default": database_from_url(contract.database_url())} if contract.database_url() else {}
-# A Gunicorn sync worker serves one request at a time: one connection (persistent, above).
-DB_POOL_SIZE = 1
+# A Gunicorn sync worker serves one request at a time: one connection (persistent, above). Django
+# keeps one per thread, so a threaded server (gthread, Granian: their start.sh) says how many: THREADS.
+DB_POOL_SIZE = int(os.environ.get("THREADS") or 1)
 USE_TZ = True
 DATA_UPLOAD_MAX_MEMORY_SIZE = contract.MAX_BODY_BYTES
 REST_FRAMEWORK = {"UNAUTHENTICATED_USER": None}

@@ -1,0 +1,14 @@
+#!/bin/sh
+# The one start command for this service: the container's CMD and the local runner both run it.
+# Gunicorn with Uvicorn workers exactly as services/fastapi-gunicorn/start.sh runs them,
+# serving a raw ASGI callable.
+set -eu
+# The app's code is services/bare-asgi/: run from there, as its own start.sh does.
+cd "$(dirname "$0")/../bare-asgi"
+CPUS="${CPUS:-$(nproc)}"
+# Worker counts for a budget of CPUS cores, a fraction rounded up: services/common/workers.py.
+WORKERS="${WORKERS:-$(python3 ../common/workers.py uvicorn "$CPUS")}"  # Uvicorn's formula (one per core)
+exec gunicorn app:app \
+    --bind "${HOST:-127.0.0.1}:${PORT:-8013}" \
+    --workers "$WORKERS" --worker-class uvicorn_worker.UvicornWorker \
+    --log-level warning

@@ -1,0 +1,13 @@
+#!/bin/sh
+# The one start command for this service: the container's CMD and the local runner both run it.
+# Hypercorn exactly as services/quart/start.sh runs it, serving a raw ASGI callable.
+set -eu
+# The app's code is services/bare-asgi/: run from there, as its own start.sh does.
+cd "$(dirname "$0")/../bare-asgi"
+CPUS="${CPUS:-$(nproc)}"
+# Worker counts for a budget of CPUS cores, a fraction rounded up: services/common/workers.py.
+WORKERS="${WORKERS:-$(python3 ../common/workers.py hypercorn "$CPUS")}"  # one worker process per core, as Uvicorn
+exec hypercorn app:app \
+    --bind "${HOST:-127.0.0.1}:${PORT:-8015}" \
+    --workers "$WORKERS" --worker-class uvloop \
+    --log-level warning
