@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--duration", type=int, help="override the measured seconds per step")
     bench.add_argument("--warmup", type=int, help="override the warm-up seconds (0: none)")
     bench.add_argument("--repeats", type=int, help="override the repeats per step")
-    bench.add_argument("--health-timeout", type=float, default=60, help="seconds a target may take to turn healthy")
+    bench.add_argument("--health-timeout", type=float, default=60, help="seconds a target may take to turn healthy on a whole core (longer in proportion on a fraction)")
     bench.add_argument("--results", default=str(catalog.ROOT / "results"), help="results folder")
     bench.set_defaults(func=cmd_bench)
 

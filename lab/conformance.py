@@ -13,13 +13,23 @@ import select
 import socket
 import time
 from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from urllib.parse import urlsplit
 
 import requests
 
 from locustfiles._payloads import HELLO, NORMALISED_PERSON, VALID_PERSON, fortunes_problem, world_problem, worlds_problem
 
-TIMEOUT = 15  # seconds; a check that waits longer has found a hang
+TIMEOUT = 15  # seconds, for a server with a whole core; a check that waits longer has found a hang
+
+# The limit of the checks running now: TIMEOUT, or longer for a server on a fraction of a core (run_all).
+_limit: ContextVar[float] = ContextVar("limit", default=TIMEOUT)
+
+
+def time_limit(cpus: float | None) -> float:
+    """TIMEOUT for a server held to `cpus` cores: on a fraction of a core the same work takes that
+    much longer (at 0.1 core FastAPI needs ~3 s for /queries?queries=500; 0.15 s on a whole core)."""
+    return TIMEOUT / min(cpus, 1.0) if cpus else TIMEOUT
 
 # The contract's limits (services/common/contract.py holds them for the services; the lab does
 # not import service code, so they are restated here and these checks hold both to them).
@@ -82,11 +92,11 @@ def expect(condition: bool, message: str) -> None:
 
 
 def get(base: str, path: str, **kwargs) -> requests.Response:
-    return requests.get(base + path, timeout=TIMEOUT, **kwargs)
+    return requests.get(base + path, timeout=_limit.get(), **kwargs)
 
 
 def post(base: str, path: str, **kwargs) -> requests.Response:
-    return requests.post(base + path, timeout=TIMEOUT, **kwargs)
+    return requests.post(base + path, timeout=_limit.get(), **kwargs)
 
 
 def expect_common_headers(response: requests.Response, content_type: str) -> None:
@@ -339,7 +349,7 @@ def check_head_limits(base: str) -> None:
 def check_error_shape(base: str) -> None:
     """No endpoint, or a method the endpoint does not take: the contract's error body, not the framework's."""
     expect_error(get(base, "/no-such-endpoint"), {404})
-    expect_error(requests.put(base + "/json", timeout=TIMEOUT), {405})
+    expect_error(requests.put(base + "/json", timeout=_limit.get()), {405})
     expect_error(get(base, "/validate"), {405})
 
 
@@ -364,19 +374,19 @@ def chunked(parts: Iterable[bytes]) -> Iterable[bytes]:
 
 def send_raw(base: str, pieces: Iterable[bytes]) -> tuple[int, bytes, int]:
     """Send a request as raw bytes on a fresh connection, stopping as soon as the server answers
-    (or closes); returns (status, body, bytes sent). Bounded in time by TIMEOUT per step."""
+    (or closes); returns (status, body, bytes sent). Bounded in time by the checks' limit per step."""
     url = urlsplit(base)
-    sent = 0
+    sent, limit = 0, _limit.get()
     try:
-        with socket.create_connection((url.hostname, url.port), timeout=TIMEOUT) as sock:
+        with socket.create_connection((url.hostname, url.port), timeout=limit) as sock:
             try:
                 for piece in pieces:
                     view = memoryview(piece)
                     while view:
-                        readable, writable, _ = select.select([sock], [sock], [], TIMEOUT)
+                        readable, writable, _ = select.select([sock], [sock], [], limit)
                         if readable:
                             raise StopIteration  # answered before the request was over
-                        expect(bool(writable), f"{url.path}: the server took no more bytes for {TIMEOUT} s and did not answer")
+                        expect(bool(writable), f"{url.path}: the server took no more bytes for {limit:g} s and did not answer")
                         count = sock.send(view)
                         sent += count
                         view = view[count:]
@@ -478,12 +488,17 @@ DB_CHECKS: list[Callable[[str], None]] = [
 BASELINE_CHECKS: list[Callable[[str], None]] = [check_health, check_json, check_plaintext]
 
 
-def run_all(base: str, checks: list[Callable[[str], None]] = CHECKS) -> list[str]:
-    """Every check against one target; returns the failures as 'check: message' lines."""
+def run_all(base: str, checks: list[Callable[[str], None]] = CHECKS, cpus: float | None = None) -> list[str]:
+    """Every check against one target held to `cpus` cores (None: unlimited); returns the
+    failures as 'check: message' lines."""
     failures = []
-    for check in checks:
-        try:
-            check(base)
-        except (ContractError, requests.RequestException) as exc:
-            failures.append(f"{check.__name__}: {exc}")
+    token = _limit.set(time_limit(cpus))
+    try:
+        for check in checks:
+            try:
+                check(base)
+            except (ContractError, requests.RequestException) as exc:
+                failures.append(f"{check.__name__}: {exc}")
+    finally:
+        _limit.reset(token)
     return failures

@@ -110,12 +110,13 @@ class TreeSampler(Sampler):
 
 class Target(ABC):
     """One server under test. `url`: where the host reaches it (conformance checks);
-    `load_url`: where Locust's workers reach it."""
+    `load_url`: where Locust's workers reach it; `cpus`: its CPU budget in cores."""
 
     framework: Framework
     url: str
     load_url: str
     log_name: str
+    cpus: float
 
     @property
     def name(self) -> str:

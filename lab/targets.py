@@ -23,7 +23,7 @@ class ConformanceGate:
     def failures(self, target: Target, with_database: bool) -> list[str]:
         baseline = target.framework.kind == "baseline"
         checks = conformance.BASELINE_CHECKS if baseline else conformance.CHECKS + (conformance.DB_CHECKS if with_database else [])
-        return conformance.run_all(target.url, checks)
+        return conformance.run_all(target.url, checks, cpus=target.cpus)
 
 
 class TargetSet:
@@ -86,7 +86,8 @@ class TargetSet:
         """Healthy, and through the conformance gate; or dropped with the reason."""
         target = self.targets[service.name]
         try:
-            target.wait_healthy(self.health_timeout)
+            # A server on a fraction of a core boots that much slower (Django: ~1 s on a core, ~10 s at 0.1).
+            target.wait_healthy(self.health_timeout / min(target.cpus, 1.0))
         except LabError as problem:
             self.drop(service.name, str(problem))
             return

@@ -1,19 +1,21 @@
 """The server CPU budget (--server-cpus / SERVER_CPUS): refused when it cannot be, each server's
 worker formula at a fraction, and a fractional budget that really caps a real server's CPU
-through a real cgroup, which is gone afterwards."""
+through a real cgroup, which is gone afterwards, and the contract's time limits stretched to match."""
 
+import http.server
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from decimal import Decimal
 
 import pytest
 from conftest import DOCKER_ENV, ROOT
 
-from lab import cpu_quota
+from lab import conformance, cpu_quota
 from lab.catalog import LabError
 from lab.plan import Options, make_plan
 
@@ -248,3 +250,47 @@ def test_docker_holds_the_same_budget_per_the_same_period(docker_engine, tmp_pat
     (step,) = run_dir.glob("steps/fastapi/cpu/*/step.json")
     server = json.loads(step.read_text())["server"]
     assert 0 < server["cpu_percent"] <= 55, server
+
+
+# -- the contract's time limits on a fraction of a core -----------------------------------
+
+
+class SlowHandler(http.server.BaseHTTPRequestHandler):
+    delay = 0.0
+
+    def do_GET(self):
+        time.sleep(self.delay)
+        try:
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the check gave up first
+
+    def log_message(self, *args):
+        pass
+
+
+def test_the_contract_waits_in_proportion_to_a_fractional_budget(monkeypatch):
+    # A server at 0.25 core does the same work four times slower: a wait that is a hang on a
+    # whole core is an answer there, and the limit comes back once the checks are over.
+    monkeypatch.setattr(conformance, "TIMEOUT", 0.5)
+    SlowHandler.delay = 1.0
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), SlowHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{server.server_port}"
+
+        def check_slow(base):
+            conformance.expect(conformance.get(base, "/slow").text == "ok", "no ok")
+
+        (whole,) = conformance.run_all(base, [check_slow], cpus=1)
+        assert whole.startswith("check_slow: ") and "timed out" in whole
+        assert conformance.run_all(base, [check_slow], cpus=0.25) == []
+        assert conformance.time_limit(0.25) == 2.0 and conformance.time_limit(None) == conformance.time_limit(2) == 0.5
+        (after,) = conformance.run_all(base, [check_slow])
+        assert "timed out" in after
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -42,7 +42,9 @@ def test_starved_generator_is_flagged(tmp_path):
     for hog in hogs:
         hog.start()
     try:
-        run_dir = bench(tmp_path, "--scenarios", "json", "--users", "64")
+        # A whole core, not the calibrated budget: a starved Locust makes calibration pick the
+        # smallest rung (0.1 core), where the server's contract checks alone take minutes.
+        run_dir = bench(tmp_path, "--scenarios", "json", "--users", "64", "--server-cpus", "1")
     finally:
         for hog in hogs:
             hog.kill()

@@ -49,8 +49,8 @@ class FakeSampler(Sampler):
 
 
 class FakeTarget(Target):
-    def __init__(self, framework: Framework, script: Script):
-        self.framework, self.script = framework, script
+    def __init__(self, framework: Framework, script: Script, cpus: float):
+        self.framework, self.script, self.cpus = framework, script, cpus
         self.url = self.load_url = f"http://fake-{framework.name}"
         self.log_name = "its fake log"
         self.running = False
@@ -151,7 +151,7 @@ class FakeEngine(Engine):
         self.targets: dict[str, FakeTarget] = {}
 
     def target(self, framework, cores, env=None, cpus=None):
-        self.targets[framework.name] = FakeTarget(framework, self.script)
+        self.targets[framework.name] = FakeTarget(framework, self.script, float(cpus or len(cores)))
         return self.targets[framework.name]
 
     def generator(self, cores):
