@@ -177,12 +177,13 @@ def framework_or_server_blocks(report: Report, scenario: str) -> list[Block]:
     """Where the run measured a framework on several servers (the variants): which one moves the numbers."""
     if report.levels.empty:
         return []
-    by_framework = servers.same_framework(report.levels, scenario, report.manifest, server_ceilings(report.levels, scenario))
+    peaks = servers.peaks(report.levels, scenario, report.manifest)
+    by_framework = servers.same_framework(peaks, server_ceilings(report.levels, scenario))
     if by_framework.empty:
         return []  # no framework ran on two servers (no variants): the blog's setups alone cannot say
-    by_server = servers.same_server(report.levels, scenario, report.manifest)
+    by_server = servers.same_server(peaks)
     blocks = [Block("h2", f"Framework or server? ({scenario})")]
-    sentence = servers.answer(report.levels, scenario, report.manifest)
+    sentence = servers.answer(peaks, scenario)
     if sentence:
         blocks.append(Block("p", sentence))
     blocks.append(Block("p", "A ratio's range crosses the two results' quartiles; a range that spans 1.00 cannot tell them apart."))

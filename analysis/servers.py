@@ -39,23 +39,24 @@ def ratio_cell(fast: pd.Series, slow: pd.Series) -> str:
     return f"{middle:.2f} ({low:.2f}–{high:.2f})"
 
 
-def _peaks(levels: pd.DataFrame, scenario: str, manifest: dict) -> pd.DataFrame:
-    peaks = peak_levels(scenario_steps(levels, scenario))
-    if peaks.empty:
-        return peaks
-    peaks = peaks.rename_axis("target").drop(columns=["framework"], errors="ignore")
-    return peaks.join(setups(manifest), how="inner")
+def peaks(levels: pd.DataFrame, scenario: str, manifest: dict) -> pd.DataFrame:
+    """Each target's peak on `scenario`, with its framework and server from the manifest: what
+    the tables and the sentence below all read."""
+    found = peak_levels(scenario_steps(levels, scenario))
+    if found.empty:
+        return found
+    found = found.rename_axis("target").drop(columns=["framework"], errors="ignore")
+    return found.join(setups(manifest), how="inner")
 
 
 def _rps(row: pd.Series) -> str:
     return f"{row['rps']:,.0f}{marks(row)}"
 
 
-def same_framework(levels: pd.DataFrame, scenario: str, manifest: dict, ceilings: dict[str, float | None]) -> pd.DataFrame:
-    """A row per target, grouped by framework: the server, req/s, and the ratio to that framework's
-    blog setup (its row says 1.00; without it in the run, its slowest); frameworks measured on one
-    server only are left out."""
-    peaks = _peaks(levels, scenario, manifest)
+def same_framework(peaks: pd.DataFrame, ceilings: dict[str, float | None]) -> pd.DataFrame:
+    """A row per target (of `peaks()`), grouped by framework: the server, req/s, and the ratio to
+    that framework's blog setup (its row says 1.00; without it in the run, its slowest);
+    frameworks measured on one server only are left out."""
     if peaks.empty:
         return pd.DataFrame()
     rows = []
@@ -77,10 +78,9 @@ def same_framework(levels: pd.DataFrame, scenario: str, manifest: dict, ceilings
     return pd.DataFrame(rows).set_index("target") if rows else pd.DataFrame()
 
 
-def same_server(levels: pd.DataFrame, scenario: str, manifest: dict) -> pd.DataFrame:
-    """A row per target, grouped by server: the framework, req/s, and the ratio to the fastest
-    framework on that server; servers that ran one framework only are left out."""
-    peaks = _peaks(levels, scenario, manifest)
+def same_server(peaks: pd.DataFrame) -> pd.DataFrame:
+    """A row per target (of `peaks()`), grouped by server: the framework, req/s, and the ratio to
+    the fastest framework on that server; servers that ran one framework only are left out."""
     if peaks.empty:
         return pd.DataFrame()
     rows = []
@@ -99,11 +99,10 @@ def same_server(levels: pd.DataFrame, scenario: str, manifest: dict) -> pd.DataF
     return pd.DataFrame(rows).set_index("target") if rows else pd.DataFrame()
 
 
-def answer(levels: pd.DataFrame, scenario: str, manifest: dict) -> str | None:
-    """One sentence: how far the server moves one framework, and how far the framework moves one
-    server (the widest of each, fastest over slowest, medians), or None when the run cannot say.
-    The tables beside it carry each ratio's range."""
-    peaks = _peaks(levels, scenario, manifest)
+def answer(peaks: pd.DataFrame, scenario: str) -> str | None:
+    """One sentence on `scenario` from its `peaks()`: how far the server moves one framework, and
+    how far the framework moves one server (the widest of each, fastest over slowest, medians),
+    or None when the run cannot say. The tables beside it carry each ratio's range."""
     if peaks.empty:
         return None
     # No answer rests on a number the generator may have set, or that a neighbour disturbed.

@@ -41,7 +41,7 @@ LEVELS = pd.DataFrame(
 
 
 def test_same_framework_puts_each_server_against_the_blogs_setup_with_its_range():
-    table = servers.same_framework(LEVELS, "json", MANIFEST, {"bare-granian": 4000.0, "bare-uvicorn": None})
+    table = servers.same_framework(servers.peaks(LEVELS, "json", MANIFEST), {"bare-granian": 4000.0, "bare-uvicorn": None})
     assert list(table.index) == ["fastapi-granian", "fastapi", "flask-granian", "flask"]  # quart: one server only
     assert table.loc["flask", "× the blog's setup"] == "1.00 (0.90–1.11)"
     # 2000 / 1000, from 1900 / 1050 to 2100 / 950: the quartiles crossed.
@@ -53,7 +53,7 @@ def test_same_framework_puts_each_server_against_the_blogs_setup_with_its_range(
 
 
 def test_same_server_puts_each_framework_against_the_fastest_on_it():
-    table = servers.same_server(LEVELS, "json", MANIFEST)
+    table = servers.same_server(servers.peaks(LEVELS, "json", MANIFEST))
     assert list(table.index) == ["fastapi-granian", "flask-granian"]  # only granian ran two frameworks
     assert table.loc["fastapi-granian", "× the fastest here"] == "1.00 (0.96–1.04)"
     assert table.loc["flask-granian", "framework"] == "flask (WSGI)"
@@ -70,20 +70,20 @@ def test_same_server_puts_each_framework_against_the_fastest_on_it():
 def test_the_answer_names_the_wider_of_the_two_effects(flask_granian, expected):
     levels = LEVELS.copy()
     levels.loc[levels["framework"] == "flask-granian", ["rps", "rps_q25", "rps_q75", "generator_bound"]] = [flask_granian] * 3 + [False]
-    sentence = servers.answer(levels, "json", MANIFEST)
+    sentence = servers.answer(servers.peaks(levels, "json", MANIFEST), "json")
     assert expected in sentence
     assert sentence.startswith("On json, ")
 
 
 def test_no_answer_rests_on_a_generator_bound_number():
     # flask-granian (†) is the only second framework on granian: without it, nothing to compare there.
-    assert servers.answer(LEVELS, "json", MANIFEST) is None
+    assert servers.answer(servers.peaks(LEVELS, "json", MANIFEST), "json") is None
 
 
 def test_a_run_of_the_blogs_setups_only_has_no_such_tables():
     # Before variants, a manifest named no framework: each target is its own, on its own server.
     old = {"targets": {name: {"server": server, "interface": interface} for name, (_, server, interface, _) in SETUPS.items() if "-" not in name}}
     levels = LEVELS[LEVELS["framework"].isin(old["targets"])]
-    assert servers.same_framework(levels, "json", old, {}).empty
-    assert servers.same_server(levels, "json", old).empty
-    assert servers.answer(levels, "json", old) is None
+    assert servers.same_framework(servers.peaks(levels, "json", old), {}).empty
+    assert servers.same_server(servers.peaks(levels, "json", old)).empty
+    assert servers.answer(servers.peaks(levels, "json", old), "json") is None
