@@ -11,7 +11,6 @@ import functools
 
 from django.conf import settings
 from django.http import JsonResponse
-from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 import contract
@@ -37,7 +36,7 @@ validate = inline(views.validate)
 @require_GET
 async def io(request):
     try:
-        ms = contract.int_param(request.GET.get("ms"), "ms", contract.IO_DEFAULT_MS, 0, contract.IO_MAX_MS)
+        ms = views.wait_ms(request)
     except ValueError as exc:
         return views.contract_error([("ms", str(exc))], 422)
     # How an async view waits on a downstream call: the worker keeps serving others.
@@ -58,19 +57,15 @@ async def queries(request):
 
 @require_GET
 async def updates(request):
-    worlds = [await World.objects.aget(id=id_) for id_ in contract.random_ids(contract.queries_param(request.GET.get("queries")))]
-    for world in worlds:
-        world.randomnumber = contract.new_random_number(world.randomnumber)
+    ids = contract.random_ids(contract.queries_param(request.GET.get("queries")))
+    worlds = views.changed([await World.objects.aget(id=id_) for id_ in ids])
     await World.objects.abulk_update(worlds, ["randomnumber"])
     return JsonResponse([world.as_dict() for world in worlds], safe=False)
 
 
 @require_GET
 async def fortunes(request):
-    rows = [fortune async for fortune in Fortune.objects.all()]
-    rows.append(Fortune(id=0, message=contract.EXTRA_FORTUNE))
-    rows.sort(key=lambda fortune: fortune.message)
-    return render(request, "fortunes.html", {"fortunes": rows})
+    return views.fortunes_page(request, [fortune async for fortune in Fortune.objects.all()])
 
 
 @require_GET

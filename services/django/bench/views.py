@@ -42,6 +42,29 @@ def request_body(request) -> bytes:
     return body
 
 
+# What the sync views here and the async ones (async_views.py) share around their waits and queries.
+
+
+def wait_ms(request) -> int:
+    """/io's wait; ValueError says what is wrong. QueryDict.get gives the last of a repeated
+    parameter, as the contract says."""
+    return contract.int_param(request.GET.get("ms"), "ms", contract.IO_DEFAULT_MS, 0, contract.IO_MAX_MS)
+
+
+def changed(worlds: list) -> list:
+    """/updates: each row given a new random number."""
+    for world in worlds:
+        world.randomnumber = contract.new_random_number(world.randomnumber)
+    return worlds
+
+
+def fortunes_page(request, rows: list):
+    """/fortunes: the table's rows and the one added per request, sorted by message."""
+    rows.append(Fortune(id=0, message=contract.EXTRA_FORTUNE))
+    rows.sort(key=lambda fortune: fortune.message)
+    return render(request, "fortunes.html", {"fortunes": rows})
+
+
 @require_GET
 def json_view(request):
     return JsonResponse({"message": contract.HELLO})
@@ -54,9 +77,8 @@ def plaintext(request):
 
 @require_GET
 def io(request):
-    # QueryDict.get gives the last of a repeated parameter, as the contract says.
     try:
-        ms = contract.int_param(request.GET.get("ms"), "ms", contract.IO_DEFAULT_MS, 0, contract.IO_MAX_MS)
+        ms = wait_ms(request)
     except ValueError as exc:
         return contract_error([("ms", str(exc))], 422)
     time.sleep(ms / 1000)
@@ -107,9 +129,7 @@ def queries(request):
 
 @require_GET
 def updates(request):
-    worlds = [World.objects.get(id=id_) for id_ in contract.random_ids(contract.queries_param(request.GET.get("queries")))]
-    for world in worlds:
-        world.randomnumber = contract.new_random_number(world.randomnumber)
+    worlds = changed([World.objects.get(id=id_) for id_ in contract.random_ids(contract.queries_param(request.GET.get("queries")))])
     # One UPDATE for all rows, in a transaction: Django's way to write many rows back.
     World.objects.bulk_update(worlds, ["randomnumber"])
     return JsonResponse([world.as_dict() for world in worlds], safe=False)
@@ -117,10 +137,7 @@ def updates(request):
 
 @require_GET
 def fortunes(request):
-    rows = list(Fortune.objects.all())
-    rows.append(Fortune(id=0, message=contract.EXTRA_FORTUNE))
-    rows.sort(key=lambda fortune: fortune.message)
-    return render(request, "fortunes.html", {"fortunes": rows})
+    return fortunes_page(request, list(Fortune.objects.all()))
 
 
 @require_GET
