@@ -169,6 +169,7 @@ class LocalTarget(Target):
         root = psutil.Process(self.process.pid)
         # start.sh execs the server, so the group leader is the server's master process.
         children = root.children(recursive=True)
+        child_lines = [" ".join(child.cmdline()) for child in children]
         return {
             "engine": "local",
             "pid": self.process.pid,
@@ -178,8 +179,8 @@ class LocalTarget(Target):
             "start_command": str(self.framework.start_command.relative_to(ROOT)),
             "command_line": root.cmdline(),
             "processes": 1 + len(children),
-            "workers": worker_count([" ".join(child.cmdline()) for child in children]),
-            "worker_command_lines": sorted({" ".join(child.cmdline()) for child in children}),
+            "workers": worker_count(child_lines),
+            "worker_command_lines": sorted(set(child_lines)),
             "cores": self.cores,
             "cpus": self.cpus,
             "cpu_limit": self.quota.describe() if self.quota else cpu_quota.NO_QUOTA,

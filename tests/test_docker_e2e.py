@@ -132,7 +132,7 @@ def test_each_variant_and_server_ceiling_keeps_the_contract_in_its_container(lab
     contract (database included) through its published port; the new servers' bare apps too.
     One test, so that they are gone again before the tests that count containers."""
     profiles = ("--profile", "variants", "--profile", "baselines")
-    failures = {}
+    failures, services = {}, catalog.services()
     # One group at a time, removed before the next: thirteen services booting on one core beside
     # the lab's own is more than a laptop does, and health checks time out on a full core.
     for group in (VARIANTS, NEW_BASELINES):
@@ -141,7 +141,7 @@ def test_each_variant_and_server_ceiling_keeps_the_contract_in_its_container(lab
             compose(*profiles, "up", "--build", "--detach", "--wait", "--wait-timeout", "300", *group)
             print(f"{', '.join(group)}: up (build included) in {time.monotonic() - started:.0f} s")
             for name in group:
-                url = f"http://{BIND}:{catalog.services()[name].port}"
+                url = f"http://{BIND}:{services[name].port}"
                 if name in NEW_BASELINES:
                     failures[name] = conformance.run_all(url, conformance.BASELINE_CHECKS)
                     continue

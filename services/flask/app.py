@@ -1,9 +1,10 @@
 """Flask implementation of the lab's endpoint contract (docs/contract.md).
 
 Idiomatic Flask: plain view functions returning dicts, marshmallow schemas for
-the /validate body (services/common/person_marshmallow.py, shared with Quart), a blocking sleep for /io (a sync WSGI worker waits on a
-downstream call by blocking). The database is Flask-SQLAlchemy (SQLAlchemy 2 ORM)
-on psycopg 3, /fortunes a Jinja2 template rendered by Flask.
+the /validate body (services/common/person_marshmallow.py, shared with Quart), a
+blocking sleep for /io (a sync WSGI worker waits on a downstream call by
+blocking). The database is Flask-SQLAlchemy (SQLAlchemy 2 ORM) on psycopg 3,
+/fortunes a Jinja2 template rendered by Flask.
 """
 
 import os
