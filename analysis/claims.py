@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from .stats import rankable
-from .tables import marks, peak_levels, scenario_steps
+from .tables import marks, peak_levels, scenario_steps, unfaithful, with_fidelity
 from .tidy import AnalysisError
 
 CLAIMS = Path(__file__).with_name("claims.toml")
@@ -27,11 +27,34 @@ GENERATOR_BOUND = "inconclusive: generator-bound"
 # is not this machine's, so the claim is not judged on it (re-run). Checked before
 # generator-bound: a neighbour on Locust's cores can be why Locust looked short of CPU.
 DISTURBED = "inconclusive: disturbed"
+# The run could not compare its budget with the whole core (no wrk, no cgroup accounting, or the
+# smoke profile): nothing says the budget did not make the ratio (lab/reference.py).
+FIDELITY_NOT_MEASURED = "inconclusive: fidelity not measured"
+# The budget bent a framework's cost per request (fidelity outside the band), or the ratio at the
+# budget and the same ratio on the whole cores disagree beyond METHOD_TOLERANCE: the answer
+# depends on how it was measured, and the report shows both numbers.
+METHOD_DEPENDENT = "method-dependent"
 
 # A measured ratio within this factor of the post's (either way) is the post's ratio.
 RATIO_TOLERANCE = 1.25
+# The ratio at the budget and on the whole cores are the same answer when within this factor
+# (either way): the spread the lab already calls too noisy to rank on (analysis.stats.UNSTABLE_SPREAD).
+METHOD_TOLERANCE = 1.10
 # Validation that costs less than this share of the plain JSON throughput is "free".
 FREE_COST = 0.10
+
+
+def measured_fidelity(row: pd.Series) -> bool:
+    value = row.get("faithful")
+    return value is not None and not pd.isna(value)
+
+
+def whole_core_ratio(fast: pd.Series, slow: pd.Series) -> float | None:
+    """The same ratio on the whole cores (wrk, no quota; lab/reference.py), None where not measured."""
+    a, b = fast.get("reference_rps"), slow.get("reference_rps")
+    if a is None or b is None or pd.isna(a) or pd.isna(b) or not b:
+        return None
+    return float(a) / float(b)
 
 
 def ratio_verdict(fast: pd.Series | None, slow: pd.Series | None, post_ratio: float) -> str:
@@ -41,7 +64,12 @@ def ratio_verdict(fast: pd.Series | None, slow: pd.Series | None, post_ratio: fl
         return DISTURBED
     if fast["generator_bound"] or slow["generator_bound"]:
         return GENERATOR_BOUND  # one number is a floor: the ratio could be anything beyond it
+    whole = whole_core_ratio(fast, slow)
+    if not measured_fidelity(fast) or not measured_fidelity(slow) or whole is None:
+        return FIDELITY_NOT_MEASURED  # nothing says the budget did not make this ratio
     measured = fast["rps"] / slow["rps"]
+    if unfaithful(fast) or unfaithful(slow) or not 1 / METHOD_TOLERANCE <= measured / whole <= METHOD_TOLERANCE:
+        return METHOD_DEPENDENT  # the budget and the whole cores give different answers: never "holds"
     if post_ratio / RATIO_TOLERANCE <= measured <= post_ratio * RATIO_TOLERANCE:
         return HOLDS  # the post's ratio, within the tolerance
     same_order = (measured > 1) == (post_ratio > 1)
@@ -56,7 +84,7 @@ def combined_verdict(verdicts: list[str]) -> str:
         return NOT_TESTED
     if len(set(verdicts)) == 1:
         return verdicts[0]
-    for inconclusive in (DISTURBED, GENERATOR_BOUND, NOT_TESTED):
+    for inconclusive in (DISTURBED, GENERATOR_BOUND, FIDELITY_NOT_MEASURED, METHOD_DEPENDENT, NOT_TESTED):
         if inconclusive in verdicts:
             return inconclusive
     return PARTLY if HOLDS in verdicts or PARTLY in verdicts else FAILS
@@ -129,7 +157,7 @@ def check_claims(levels: pd.DataFrame, manifest: dict, claims: list[dict] | None
     """One row per claim: what the post says, what this run measured, the verdict, the conditions."""
     claims = claims if claims is not None else load_claims()
     scenarios = {c.get(key) for c in claims for key in ("scenario", "baseline_scenario")}
-    peaks = {scenario: peak_levels(scenario_steps(levels, scenario)) for scenario in scenarios}
+    peaks = {scenario: with_fidelity(peak_levels(scenario_steps(levels, scenario)), levels, scenario) for scenario in scenarios}
 
     def peak(scenario: str, framework: str) -> pd.Series | None:
         table = peaks[scenario]
@@ -146,6 +174,9 @@ def check_claims(levels: pd.DataFrame, manifest: dict, claims: list[dict] | None
             for name in names:
                 ratio_verdicts.setdefault(name, []).append(verdict)
             measured = f"{fast['rps'] / slow['rps']:.2f}" if fast is not None and slow is not None else "not measured"
+            whole = whole_core_ratio(fast, slow) if fast is not None and slow is not None else None
+            if whole is not None:
+                measured += f" at the budget; {whole:.2f} on the whole cores"
             post = f"{claim['figure']:.2f}"
         elif check == "throughput":
             row = peak(scenario, names[0])

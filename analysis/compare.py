@@ -62,7 +62,8 @@ def compare(levels_a: pd.DataFrame, levels_b: pd.DataFrame, order: list[str]) ->
     both = both.assign(_order=both["framework"].map({name: i for i, name in enumerate(order)})).sort_values(["scenario", "users", "_order"])
 
     def side(row, suffix):
-        return {"rps": row[f"rps{suffix}"], "rps_spread": row[f"rps_spread{suffix}"], "generator_bound": row[f"generator_bound{suffix}"], "unstable": row[f"unstable{suffix}"]}
+        """One run's level, as tables.rps_cell reads it."""
+        return {name[: -len(suffix)]: value for name, value in row.items() if name.endswith(suffix)}
 
     beyond = [beyond_spread(row["_summary_a"], row["_summary_b"]) for _, row in both.iterrows()]
     table = pd.DataFrame(

@@ -20,8 +20,8 @@ from .archive import UNPACKED
 from .charts import scenario_charts
 from .claims import check_claims
 from .tables import (
-    DISTURBED_MARK, GENERATOR_MARK, UNSTABLE_MARK, ceilings, comparison, framework_order, level_summary, locust_vs_wrk, peak_levels,
-    resources, scenario_steps, server_ceilings, to_markdown,
+    DISTURBED_MARK, GENERATOR_MARK, UNFAITHFUL_MARK, UNSTABLE_MARK, ceilings, comparison, fidelity, framework_order, level_summary,
+    locust_vs_wrk, peak_levels, ratios, resources, scenario_steps, server_ceilings, to_markdown,
 )  # fmt: skip
 from .tidy import AnalysisError, check_name, inside, load_manifest, missing_steps, read_json, tidy
 
@@ -71,8 +71,9 @@ def budget_line(budget: dict, cores: dict) -> str:
 
 
 LEGEND = (
-    f"Columns: `req/s @N` is the median throughput over the repeats with N concurrent users, `±x%` half the "
-    f"interquartile range of the repeats relative to that median; `peak req/s` is the best of those, at "
+    f"Columns: `req/s @N` is the median throughput over the repeats with N concurrent users, with the full range of "
+    f"the repeats in brackets where there are fewer than {stats.FEW_REPEATS} (`±x%`, half their interquartile range relative "
+    f"to that median, where there are more); `peak req/s` is the best of those, at "
     f"`users @peak`, where `p50/p95/p99 ms` are the response-time percentiles; `failure %` counts errors and wrong "
     f"answers (worst level); `vs fastest` is peak over the fastest framework's peak; `share of server ceiling` is peak "
     f"over the same server running a bare app with no framework (the rest is the framework's cost); `rank` says "
@@ -82,8 +83,33 @@ LEGEND = (
     f"under 'Generator-bound numbers'): the number is a floor, not the target's limit; `{UNSTABLE_MARK}` unstable (repeats spread more than "
     f"{stats.UNSTABLE_SPREAD:.0%}): too noisy to rank on; `{DISTURBED_MARK}` disturbed (in a repeat, other processes' CPU time "
     f"plus steal reached {stats.NOISE_LIMIT:.0f}% of the server's or Locust's cores): not this set-up's number, re-run; "
+    f"`{UNFAITHFUL_MARK}` unfaithful (the budget changed what a request costs the server: its requests per CPU-second "
+    f"there are outside {stats.FIDELITY_BAND[0]:.2f}-{stats.FIDELITY_BAND[1]:.2f} of its whole cores', 'Does the method bend the answer?'); "
     f"`others' CPU %` is that share, worst repeat."
 )
+
+FIDELITY_INTRO = (
+    "A fraction of a core (a CPU quota) lets one Locust core keep up with a server, but a quota can change what a "
+    "request costs the server, and with it the frameworks' ratios. So before each json step at the highest level the "
+    "lab lifts the quota and measures the same server, the same processes, on its whole cores with wrk (a C client "
+    "that is never the limit here), then sets the quota again. **Fidelity** is the server's requests per CPU-second at "
+    "the budget with the run's generator over those on its whole cores (median of the repeats, their range in "
+    "brackets); a bare app's budget figure is wrk's. Inside "
+    f"{stats.FIDELITY_BAND[0]:.2f}-{stats.FIDELITY_BAND[1]:.2f} the budget served each request at the whole core's "
+    f"cost; outside it the target is marked `{UNFAITHFUL_MARK}`, and a ratio claim resting on it, or on a ratio that "
+    "differs between the budget and the whole cores by more than 10%, is `method-dependent`, never `holds`."
+)
+
+def latency_under_a_quota(budget: float, cores: int, period_ms: float) -> str:
+    stall = (cores - budget) / cores * period_ms
+    return (
+        f"Latency under a fractional budget: a quota of {budget:g} of {cores} core(s) lets the server run that share of every "
+        f"{period_ms:g} ms period and stops it for the rest once it has used it, so a request that arrives then waits up to "
+        f"{stall:.0f} ms. Throughput and requests per CPU-second average over hundreds of periods and are not bent by it (the "
+        "fidelity above says so); p95 and p99 at a fractional budget include those stalls: read them as this budget's "
+        "latency, not the server's on a whole core."
+    )
+
 
 CLAIMS_INTRO = (
     "Absolute req/s depend on the hardware (the post gives no cores, workers or load generator): this run's "
@@ -226,6 +252,34 @@ def claims_blocks(report: Report) -> list[Block]:
     return [Block("h2", "The blog's claims, checked"), Block("p", CLAIMS_INTRO), Block("table", table=check_claims(report.levels, report.manifest), align="left")]
 
 
+# The ratios the blog's claims are judged on (analysis/claims.toml: 1/2, 1/3, 2/3).
+BLOG_PAIRS = [("fastapi", "flask"), ("fastapi", "django"), ("flask", "django")]
+
+
+def fidelity_blocks(report: Report) -> list[Block]:
+    """Does the method bend the answer? Each target's budget against its whole cores, and the blog's ratios both ways."""
+    found = report.manifest.get("fidelity") or {}
+    blocks = [Block("h2", "Does the method bend the answer?")]
+    if report.levels.empty or (isinstance(found, dict) and found.get("measured") is False):
+        reason = found.get("reason") if isinstance(found, dict) else None
+        return blocks + [Block("p", f"**Fidelity not measured**: {str(reason or 'this run has no whole-core reference')[:300]}. No throughput "
+                                    "or ratio claim is judged (`inconclusive: fidelity not measured`).")]  # fmt: skip
+    table = fidelity(report.levels, report.order)
+    if table.empty:
+        return blocks + [Block("p", "**Fidelity not measured**: no json step of this run has a whole-core reference.")]
+    blocks += [Block("p", FIDELITY_INTRO), Block("table", table=table)]
+    pairs = ratios(report.levels, BLOG_PAIRS)
+    if not pairs.empty:
+        blocks += [Block("p", "The blog's ratios on json, at the budget and on the whole cores:"), Block("table", table=pairs)]
+    budget = (report.manifest.get("cores") or {}).get("server_cpus")
+    cores = len((report.manifest.get("cores") or {}).get("server") or [])
+    limit = (report.manifest.get("cores") or {}).get("server_cpu_limit") or {}
+    period = limit.get("period_us") if isinstance(limit, dict) else None
+    if isinstance(budget, (int, float)) and not isinstance(budget, bool) and 0 < budget < cores and isinstance(period, int):
+        blocks.append(Block("p", latency_under_a_quota(budget, cores, period / 1000)))
+    return blocks
+
+
 # -- rendering ---------------------------------------------------------------------------
 
 
@@ -336,7 +390,7 @@ def build(run_dir: Path) -> Report:
     for pngs in charts.values():
         for name, png in pngs.items():
             output(chart_dir, f"{name}.png").write_bytes(png)
-    full = header + claims_blocks(report) + [Block("p", CHART_NOTE)] + table_blocks(report, charts)
+    full = header + claims_blocks(report) + fidelity_blocks(report) + [Block("p", CHART_NOTE)] + table_blocks(report, charts)
     output(out, "report.md").write_text(to_md(full))
     output(out, "report.html").write_text(to_html(full, f"Results: {report.manifest.get('run_id', report.run_dir.name)}"))
     return report

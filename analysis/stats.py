@@ -1,7 +1,8 @@
 """Statistics over repeats, and the flags that say when a number should not be trusted.
 
 The rules live here and nowhere else:
-- spread: the interquartile range of the repeats, relative to their median;
+- spread: the interquartile range of the repeats, relative to their median; with fewer than
+  FEW_REPEATS repeats, their full range (the quartiles of three numbers hide the odd one out);
 - unstable: a spread wider than UNSTABLE_SPREAD (too noisy to rank on);
 - generator-bound: the generator may have set the number, not the target. Any of:
   its cores were full: the load on Locust's cores (the highest of a worker's CPU demand, CPU
@@ -17,6 +18,8 @@ The rules live here and nowhere else:
 - disturbed: on the server's or Locust's cores, other processes' CPU time plus the
   hypervisor's steal time reached NOISE_LIMIT % of those cores' time in the window
   (measured by lab/noise.py);
+- faithful: a target's requests per CPU-second at the run's budget, with the run's generator,
+  within FIDELITY_BAND of the same server's on its whole cores with wrk (its fidelity);
 - rankable: two results whose interquartile ranges do not overlap;
 - beyond spread (comparing runs): the same rule, and unknown with fewer than two repeats a side.
 """
@@ -25,6 +28,8 @@ import numpy as np
 import pandas as pd
 
 UNSTABLE_SPREAD = 0.10
+# Below this many repeats a level's spread is its full range, not its interquartile range.
+FEW_REPEATS = 5
 GENERATOR_CPU_LIMIT = 90.0
 GENERATOR_CEILING_MARGIN = 0.10
 # wrk and Locust open the same connections to the same server: when the server sets the pace
@@ -45,6 +50,11 @@ BOOTSTRAP_SAMPLES = 2000
 # undisturbed step: the lab's own unpinned work mis-assigned between the two cores, and
 # /proc/stat's 10 ms ticks (measured: README, "The neighbour-noise guard").
 NOISE_LIMIT = 5.0
+# A budget is faithful to the whole core when a server's requests per CPU-second there stay within
+# this band of its whole core's (wrk, no quota, the same processes): inside it, the budget did not
+# bend the server's cost per request by more than the spread the lab already calls too noisy to
+# rank on (UNSTABLE_SPREAD). Measured per run (lab/reference.py; docs/budget.md).
+FIDELITY_BAND = (0.90, 1.10)
 # The core sets the noise guard measures, as a sentence names them.
 CORE_OWNERS = {"server": "the server's", "locust": "Locust's"}
 
@@ -53,18 +63,22 @@ def summarise(values) -> dict:
     """Median, quartiles, relative spread and a bootstrap 95% interval of the median."""
     data = np.asarray([v for v in values if v is not None and not pd.isna(v)], dtype=float)
     if data.size == 0:
-        return {"n": 0, "median": np.nan, "q25": np.nan, "q75": np.nan, "iqr": np.nan, "spread": np.nan, "ci_low": np.nan, "ci_high": np.nan}
+        return {"n": 0, "median": np.nan, "q25": np.nan, "q75": np.nan, "iqr": np.nan, "min": np.nan, "max": np.nan, "spread": np.nan,
+                "ci_low": np.nan, "ci_high": np.nan}  # fmt: skip
     median = float(np.median(data))
     q25, q75 = (float(q) for q in np.percentile(data, [25, 75]))
     low, high = bootstrap_median_ci(data)
+    width = (q75 - q25) if data.size >= FEW_REPEATS else float(data.max() - data.min())
     return {
         "n": int(data.size),
         "median": median,
         "q25": q25,
         "q75": q75,
         "iqr": q75 - q25,
+        "min": float(data.min()),
+        "max": float(data.max()),
         # One repeat says nothing about spread: unknown, not zero.
-        "spread": (q75 - q25) / median if median and data.size >= 2 else np.nan,
+        "spread": width / median if median and data.size >= 2 else np.nan,
         "ci_low": low,
         "ci_high": high,
     }
@@ -131,6 +145,37 @@ def generator_bound(load, rps, ceiling=None, wrk_rps=None, short_of_goal: bool =
 def saturated(server_cpu_percent, cpus) -> bool:
     """Did the server use (nearly) all of its CPU budget?"""
     return known(server_cpu_percent) and known(cpus) and cpus > 0 and server_cpu_percent >= SERVER_SATURATED * 100 * cpus
+
+
+def number(value) -> float | None:
+    """A finite number, or None (a record from elsewhere may hold anything)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or pd.isna(value) or not np.isfinite(value):
+        return None
+    return float(value)
+
+
+def fidelity(at_budget, whole_core) -> float | None:
+    """Requests per CPU-second at the budget over those on the whole cores; None if either is unknown."""
+    at_budget, whole_core = number(at_budget), number(whole_core)
+    if at_budget is None or not whole_core or whole_core <= 0:
+        return None
+    return at_budget / whole_core
+
+
+def requests_per_cpu_second(rps, cpu_percent) -> float | None:
+    """Requests a server served per second of its own CPU: both rates over the same window."""
+    rps, cpu_percent = number(rps), number(cpu_percent)
+    if rps is None or not cpu_percent or cpu_percent <= 0:
+        return None
+    return rps / (cpu_percent / 100)
+
+
+def faithful(value) -> bool | None:
+    """Is a fidelity inside FIDELITY_BAND? None: not measured."""
+    value = number(value)
+    if value is None:
+        return None
+    return FIDELITY_BAND[0] <= value <= FIDELITY_BAND[1]
 
 
 def disturbed(foreign_percent, steal_percent) -> bool:

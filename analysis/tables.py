@@ -4,15 +4,17 @@ Markers used in every table that shows a throughput:
   †  generator-bound: Locust may have set this number, not the target
   ~  unstable: the repeats spread more than analysis.stats.UNSTABLE_SPREAD
   !  disturbed: in at least one repeat other processes took the lab's cores (analysis.stats.disturbed)
+  ‡  unfaithful: the budget bent the server's cost per request (fidelity outside analysis.stats.FIDELITY_BAND)
 """
 
 import pandas as pd
 
-from .stats import rankable, summarise, unstable
+from .stats import FEW_REPEATS, faithful, rankable, summarise, unstable
 
 GENERATOR_MARK = "†"
 UNSTABLE_MARK = "~"
 DISTURBED_MARK = "!"
+UNFAITHFUL_MARK = "‡"
 
 
 def framework_order(frame: pd.DataFrame, manifest: dict) -> list[str]:
@@ -39,6 +41,8 @@ def level_summary(frame: pd.DataFrame) -> pd.DataFrame:
                 "rps_q25": rps["q25"],
                 "rps_q75": rps["q75"],
                 "rps_spread": rps["spread"],
+                "rps_min": rps["min"],
+                "rps_max": rps["max"],
                 "rps_ci_low": rps["ci_low"],
                 "rps_ci_high": rps["ci_high"],
                 "unstable": unstable(rps["spread"], rps["n"]),
@@ -59,7 +63,15 @@ def level_summary(frame: pd.DataFrame) -> pd.DataFrame:
                 "generator_reason": next((r for r in group.get("generator_reason", []) if isinstance(r, str)), None),
                 "server_peak_rss_mb": group["server_peak_rss_mb"].max(),
                 "requests_per_cpu_second": group["requests_per_cpu_second"].median(),
+                "wrk_requests_per_cpu_second": _median(group.get("wrk_requests_per_cpu_second")),
                 "wrk_rps": group["wrk_rps"].dropna().iloc[0] if group["wrk_rps"].notna().any() else None,
+                # The whole-core reference beside each repeat, and the budget's fidelity (lab/reference.py).
+                "reference_rps": _median(group.get("reference_rps")),
+                "reference_requests_per_cpu_second": _median(group.get("reference_requests_per_cpu_second")),
+                "fidelity": _median(group.get("fidelity")),
+                "fidelity_min": _extreme(group.get("fidelity"), min),
+                "fidelity_max": _extreme(group.get("fidelity"), max),
+                "faithful": faithful(_median(group.get("fidelity"))),
                 "_summary": rps,
             }
         )
@@ -80,18 +92,55 @@ def peak_levels(steps: pd.DataFrame) -> pd.DataFrame:
     return steps.loc[steps.groupby("framework")["rps"].idxmax()].set_index("framework")
 
 
+def _median(values) -> float | None:
+    found = pd.to_numeric(values, errors="coerce").dropna() if values is not None else pd.Series(dtype=float)
+    return float(found.median()) if not found.empty else None
+
+
+def _extreme(values, pick) -> float | None:
+    found = pd.to_numeric(values, errors="coerce").dropna() if values is not None else pd.Series(dtype=float)
+    return float(pick(found)) if not found.empty else None
+
+
+def with_fidelity(peaks: pd.DataFrame, levels: pd.DataFrame, scenario: str) -> pd.DataFrame:
+    """Each framework's peak with its budget's fidelity and whole-core req/s, from the level that carries
+    the reference (the highest, lab/reference.py), whichever level the peak is at."""
+    if peaks.empty:
+        return peaks
+    steps = scenario_steps(levels, scenario)
+    measured = steps[steps["reference_rps"].notna()] if "reference_rps" in steps else steps.iloc[0:0]
+    chosen = measured.sort_values("users").groupby("framework").tail(1).set_index("framework")
+    peaks = peaks.copy()
+    for column in ("fidelity", "faithful", "reference_rps"):
+        peaks[column] = [chosen.loc[name, column] if name in chosen.index else None for name in peaks.index]
+    return peaks
+
+
 def marks(row) -> str:
     return (
         (GENERATOR_MARK if row["generator_bound"] else "")
         + (UNSTABLE_MARK if row["unstable"] else "")
         + (DISTURBED_MARK if row.get("disturbed", False) else "")
+        + (UNFAITHFUL_MARK if unfaithful(row) else "")
     )
 
 
+def unfaithful(row) -> bool:
+    """Measured, and outside the fidelity band (not measured is not unfaithful: it is unknown)."""
+    value = row.get("faithful")
+    return value is not None and not pd.isna(value) and not bool(value)
+
+
 def rps_cell(row) -> str:
+    """Median req/s with its spread: the full range of few repeats, ±half the IQR of many."""
     if pd.isna(row["rps"]):
         return ""
-    spread = "" if pd.isna(row["rps_spread"]) else f" ±{100 * row['rps_spread'] / 2:.0f}%"
+    if pd.isna(row["rps_spread"]):
+        spread = ""
+    elif row["repeats"] < FEW_REPEATS:
+        spread = f" ({row['rps_min']:,.0f}–{row['rps_max']:,.0f})"
+    else:
+        spread = f" ±{100 * row['rps_spread'] / 2:.0f}%"
     return f"{row['rps']:,.0f}{spread}{marks(row)}"
 
 
@@ -176,6 +225,58 @@ def ceilings(levels: pd.DataFrame) -> pd.DataFrame:
         }
     )
     return table.set_index("baseline")
+
+
+def fidelity(levels: pd.DataFrame, order: list[str], scenario: str = "json") -> pd.DataFrame:
+    """Per target and bare app: its cost per request at the budget against its whole cores (lab/reference.py)."""
+    rows = levels[(levels["scenario"] == scenario) & levels["reference_requests_per_cpu_second"].notna()] if "reference_requests_per_cpu_second" in levels else levels.iloc[0:0]
+    if rows.empty:
+        return pd.DataFrame()
+    rank = {name: i for i, name in enumerate(order)}
+    rows = rows.assign(_order=[(r.kind != "step", rank.get(r.framework, len(rank)), r.framework) for r in rows.itertuples()]).sort_values("_order")
+    at_budget = [r["wrk_requests_per_cpu_second"] if r["kind"] == "ceiling" else r["requests_per_cpu_second"] for _, r in rows.iterrows()]
+    table = pd.DataFrame(
+        {
+            "target": rows["framework"] + rows["kind"].map(lambda kind: " (bare app)" if kind == "ceiling" else ""),
+            "req/s at the budget": [f"{r['wrk_rps'] if r['kind'] == 'ceiling' else r['rps']:,.0f}" + ("" if r["kind"] == "ceiling" else marks(r))
+                                    for _, r in rows.iterrows()],  # fmt: skip
+            "generator": rows["kind"].map(lambda kind: "wrk" if kind == "ceiling" else "Locust"),
+            "req per CPU-second at the budget": [_number(v) for v in at_budget],
+            "req/s on the whole cores (wrk)": rows["reference_rps"].map(_number),
+            "req per CPU-second on the whole cores": rows["reference_requests_per_cpu_second"].map(_number),
+            "fidelity": [_fidelity_cell(r) for _, r in rows.iterrows()],
+        }
+    )
+    return table.set_index("target")
+
+
+def _fidelity_cell(row) -> str:
+    if pd.isna(row.get("fidelity")):
+        return "not measured"
+    text = f"{row['fidelity']:.2f}"
+    if row.get("fidelity_min") is not None and row.get("fidelity_max") is not None and row["fidelity_min"] != row["fidelity_max"]:
+        text += f" ({row['fidelity_min']:.2f}–{row['fidelity_max']:.2f})"
+    return text + (f" {UNFAITHFUL_MARK}" if unfaithful(row) else "")
+
+
+def ratios(levels: pd.DataFrame, pairs: list[tuple[str, str]], scenario: str = "json") -> pd.DataFrame:
+    """Each pair's peak ratio at the budget (the run's generator) beside the same ratio on the whole cores (wrk)."""
+    peaks = peak_levels(scenario_steps(levels, scenario))
+    rows = {}
+    for fast, slow in pairs:
+        if fast not in peaks.index or slow not in peaks.index:
+            continue
+        budget = peaks.loc[fast, "rps"] / peaks.loc[slow, "rps"]
+        whole_fast, whole_slow = peaks.loc[fast].get("reference_rps"), peaks.loc[slow].get("reference_rps")
+        whole = whole_fast / whole_slow if whole_fast and whole_slow and not pd.isna(whole_fast) and not pd.isna(whole_slow) else None
+        rows[f"{fast} / {slow}"] = {
+            "at the budget (Locust)": f"{budget:.2f}",
+            "on the whole cores (wrk)": "not measured" if whole is None else f"{whole:.2f}",
+            "budget / whole": "" if whole is None else f"{budget / whole:.2f}",
+        }
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "ratio"
+    return table
 
 
 def locust_vs_wrk(levels: pd.DataFrame, order: list[str]) -> pd.DataFrame:

@@ -14,7 +14,7 @@ import pandas as pd
 from lab import names, records
 
 from .locust_csv import LocustCSVError, aggregate_row, read_stats
-from .stats import disturbed, generator_cores, generator_load, generator_reason, known, saturated
+from .stats import disturbed, faithful, fidelity, generator_cores, generator_load, generator_reason, known, requests_per_cpu_second, saturated
 
 
 class AnalysisError(Exception):
@@ -70,7 +70,8 @@ COLUMNS = [
     "requests", "failures", "failure_rate", "rps", "p50_ms", "p95_ms", "p99_ms", "avg_ms", "max_ms",
     "locust_cpu_percent", "locust_demand_percent", "locust_cpu_warning", "locust_cores_cpu_percent", "locust_cores_busy_percent",
     "generator_load_percent", "server_cpus", "server_cpu_seconds", "server_cpu_percent",
-    "server_peak_rss_mb", "requests_per_cpu_second", "wrk_rps", "generator_ceiling_rps", "generator_bound", "generator_reason",
+    "server_peak_rss_mb", "requests_per_cpu_second", "wrk_rps", "wrk_requests_per_cpu_second", "generator_ceiling_rps", "generator_bound", "generator_reason",
+    "reference_rps", "reference_requests_per_cpu_second", "fidelity", "faithful",
     "foreign_percent", "steal_percent", "noise_role", "disturbed", "locust_format", "step_dir",
 ]  # fmt: skip
 
@@ -193,10 +194,18 @@ def step_row(run_dir: Path, manifest: dict, step_file: Path) -> dict:
                disturbed=disturbed(noise.get("foreign_percent"), noise.get("steal_percent")))  # fmt: skip
     if step.get("wrk"):
         row["wrk_rps"] = step["wrk"].get("requests_per_s")
-    window = (locust.get("window_end") or 0) - (locust.get("window_start") or 0)
-    if cpu_seconds and window > 0:
-        # Requests served per second of server CPU over the measured window.
-        row["requests_per_cpu_second"] = row["rps"] * window / cpu_seconds
+        row["wrk_requests_per_cpu_second"] = step["wrk"].get("requests_per_cpu_s")
+    # Requests served per second of server CPU over the measured window (both rates).
+    row["requests_per_cpu_second"] = requests_per_cpu_second(row["rps"], row["server_cpu_percent"])
+    reference = step.get("reference") or {}
+    if isinstance(reference, dict) and reference.get("requests_per_cpu_s"):
+        # The same server on its whole cores with wrk, right before the window (lab/reference.py).
+        row["reference_rps"] = reference.get("requests_per_s")
+        row["reference_requests_per_cpu_second"] = reference["requests_per_cpu_s"]
+        # A bare app's figure at the budget is wrk's, a framework's Locust's (the run's generator).
+        at_budget = row["wrk_requests_per_cpu_second"] if row["kind"] == "ceiling" else row["requests_per_cpu_second"]
+        row["fidelity"] = fidelity(at_budget, row["reference_requests_per_cpu_second"])
+        row["faithful"] = faithful(row["fidelity"])
     return row
 
 

@@ -12,6 +12,7 @@ start: the manifest's reason says why); 130 interrupted.
 
 import signal
 import time
+from contextlib import nullcontext
 from importlib.metadata import version
 from pathlib import Path
 
@@ -20,10 +21,11 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from analysis.stats import NOISE_LIMIT, disturbed, generator_cores, generator_load, noise_words
 
-from . import calibrate, catalog, database, noise, records, results, wrk
+from . import calibrate, catalog, cpu_quota, database, noise, records, reference, results, wrk
 from .catalog import LabError
 from .docker import DockerEngine, choose_engine
 from .engine import Engine
+from .filler import IdleFiller
 from .local import LocalEngine
 from .locust import SETTLE_SECONDS, SPAWN_SPEEDUP
 from .plan import Options, Plan, make_plan
@@ -125,7 +127,9 @@ class Bench:
                        for s in plan.scenarios},  # fmt: skip
             wrk={"path": self.wrk_path,
                  "policy": "once per framework and wrk-able scenario, at the highest user level, repeat 1; "
-                          "and on every bare app (its server's ceiling)"},  # fmt: skip
+                          "and on every bare app (its server's ceiling)",
+                 "reference": f"before every {reference.SCENARIO} step at the highest user level and every {reference.SCENARIO} ceiling: "
+                              "the same server on its whole cores, no quota (lab/reference.py)"},  # fmt: skip
             budget=calibrate.fixed(plan.server_cpus, self.fixed_reason()),
         )
 
@@ -179,10 +183,13 @@ class Bench:
         return url
 
     def start_targets(self, engine: Engine, database_url: str | None, manifest: Manifest) -> TargetSet:
-        """Every target at the plan's budget, healthy and through the gate (stop() them when done)."""
+        """Every target on its whole cores, healthy and through the gate (stop() them when done).
+
+        The run's budget is set on the running servers later (TargetSet.limit), so the same
+        processes are measured on their whole cores (the reference) and at the budget."""
         plan = self.plan
         targets = TargetSet(engine, plan.frameworks, plan.server_cores, database_url, self.gate, self.options.health_timeout,
-                            any(s.database for s in plan.scenarios), say, with_baselines=plan.ceilings, cpus=plan.server_cpus)  # fmt: skip
+                            any(s.database for s in plan.scenarios), say, with_baselines=plan.ceilings)  # fmt: skip
         targets.__enter__()
         manifest.targets, manifest.baselines = targets.records["targets"], targets.records["baselines"]
         manifest.unavailable = targets.unavailable
@@ -192,17 +199,28 @@ class Bench:
             console.print(f"[bold yellow]warning: {problem}[/]")
         return targets
 
-    def choose_budget(self, engine: Engine, targets: TargetSet, steps: StepRunner, database_url: str | None,
-                  manifest: Manifest) -> tuple[TargetSet, StepRunner]:  # fmt: skip
-        """Probe every framework, pick (or check) the budget, and restart the targets at it if it changed."""
+    def fidelity_problem(self, targets: TargetSet) -> str | None:
+        """Why the run cannot measure its budget's fidelity (lab/reference.py), or None."""
+        if not self.plan.profile.settings.get("wrk", True):
+            return f"profile {self.plan.profile.name} runs no wrk"
+        if not self.wrk_path:
+            return "wrk is not installed (apt-get install wrk)"
+        ready = [targets.targets[name] for name in targets.targets if targets.ready(name)]
+        if ready and ready[0].cpu_seconds() is None:
+            return f"the servers' CPU cannot be read from their cgroups here ({cpu_quota.no_route_reason() or 'no cgroup accounting'})"
+        return None
+
+    def choose_budget(self, targets: TargetSet, steps: StepRunner, manifest: Manifest) -> None:
+        """Probe every framework on its whole cores and pick (or check) the budget."""
         plan = self.plan
         if self.quota_problem:
             manifest.budget = calibrate.fixed(plan.server_cpus, f"not calibrated: {self.quota_problem}")
             console.print(f"[bold yellow]{calibrate.headline(manifest.budget)}[/]")
-            return targets, steps
+            return
         probes, unprobed = [], {}
         users = max(plan.users)
-        say(f"calibrating: each framework for {calibrate.PROBE_SECONDS} s at u={users}, budget {plan.server_cpus:g} core(s)")
+        cores = len(plan.server_cores)
+        say(f"calibrating: each framework for {calibrate.PROBE_SECONDS} s at u={users} on its whole {cores} core(s)")
         for framework in plan.frameworks:
             for scenario in plan.ceiling_scenarios():
                 found = self.probe(steps, targets, framework.name, scenario, users)
@@ -210,20 +228,22 @@ class Bench:
                     unprobed[framework.name] = found
                 else:
                     probes.append(found)
-        cores = len(plan.server_cores)
         record = calibrate.choose(probes, cores, unprobed) if plan.budget == "auto" else calibrate.check(plan.server_cpus, probes, cores, unprobed)
         manifest.budget = record
         # Short of the goal is a warning the person must see, not a refusal.
         console.print(calibrate.headline(record), style=None if record["goal_met"] else "bold yellow")
-        if record["cpus"] != plan.server_cpus:
-            targets.stop()
-            plan.server_cpus = record["cpus"]
-            self.cpu_limit = ENGINES[self.engine_name].cpu_limit(plan.server_cpus, plan.server_cores)
-            manifest.cores.update(server_cpus=plan.server_cpus, server_cpu_limit=self.cpu_limit)
-            targets = self.start_targets(engine, database_url, manifest)
-            steps = StepRunner(steps.run_dir, plan, targets, steps.generator, database_url, self.wrk_path, engine=self.engine_name)
+        plan.server_cpus = record["cpus"]
         self.save(steps.run_dir, manifest)
-        return targets, steps
+
+    def hold_budget(self, targets: TargetSet, manifest: Manifest) -> None:
+        """The run's budget on every running target (a quota below its cores), recorded."""
+        plan = self.plan
+        self.cpu_limit = ENGINES[self.engine_name].cpu_limit(plan.server_cpus, plan.server_cores)
+        manifest.cores.update(server_cpus=plan.server_cpus, server_cpu_limit=self.cpu_limit)
+        targets.limit(plan.server_cpus)
+        if plan.server_cpus < len(plan.server_cores):
+            say(f"every target held to {plan.server_cpus:g} core(s) of {len(plan.server_cores)} (a CPU quota per {cpu_quota.PERIOD_US // 1000} ms)")
+        self.save(self.run_dir, manifest)
 
     def probe(self, steps: StepRunner, targets: TargetSet, name: str, scenario, users: int) -> calibrate.Probe | str:
         """One target probed, or why it could not be."""
@@ -233,7 +253,7 @@ class Bench:
             pattern = calibrate.connection_pattern(targets.targets[name].url + (scenario.wrk_path or "/json"))
         except OSError as problem:
             return f"no answer on {scenario.wrk_path}: {problem}"
-        found = calibrate.from_record(steps.probe(name, scenario, users), pattern, len(self.plan.locust_cores), self.plan.server_cpus)
+        found = calibrate.from_record(steps.probe(name, scenario, users), pattern, len(self.plan.locust_cores), float(len(self.plan.server_cores)))
         if isinstance(found, str):
             say(f"probe {name} {scenario.name}: [yellow]{found}[/]")
         else:
@@ -269,6 +289,16 @@ class Bench:
                 say(describe(f"[{index}/{len(plan.steps)}] {label}", record))
                 # Advance by the plan's share, so the time-left estimate learns the real pace.
                 progress.update(task, advance=per_step, done=index)
+
+    def say_fidelity(self, found: dict) -> None:
+        if not found.get("measured"):
+            return
+        parts = [f"{name} {entry['fidelity']:.2f}" + ("" if entry["faithful"] else " (outside the band)")
+                 for name, entry in found["targets"].items() if entry["fidelity"] is not None]  # fmt: skip
+        if parts:
+            low, high = found["band"]
+            say(f"fidelity of the budget (req per CPU-second at {found['budget']:g} core / on the whole cores, band {low:.2f}-{high:.2f}): "
+                + ", ".join(parts))  # fmt: skip
 
     def say_disturbed(self) -> None:
         shaken = [r for r in self.records if r.status == "ok" and noise_of(r)[0]]
@@ -331,20 +361,31 @@ class Bench:
                     timings["planned_steps_s"] = round(plan.step_seconds(wrk_on), 1)
                     say(f"measuring: about {(plan.calibration_seconds() + plan.ceiling_seconds(wrk_on) + plan.step_seconds(wrk_on)) / 60:.1f} min")
                     targets = self.start_targets(engine, database_url, manifest)
+                    problem = "the run ended before it measured"
                     try:
                         lap("targets_s")
-                        steps = StepRunner(
-                            run_dir, plan, targets, generator, database_url, self.wrk_path, engine=self.engine_name
-                        )
+                        problem = self.fidelity_problem(targets)
+                        if problem:
+                            console.print(f"[bold yellow]fidelity not measured: {problem}[/]")
+                        steps = StepRunner(run_dir, plan, targets, generator, database_url, self.wrk_path, engine=self.engine_name,
+                                           with_reference=problem is None)  # fmt: skip
                         if plan.calibrate:
-                            targets, steps = self.choose_budget(engine, targets, steps, database_url, manifest)
+                            self.choose_budget(targets, steps, manifest)
                             lap("calibration_s")
-                        self.run_ceilings(steps, targets)
-                        lap("ceilings_s")
-                        self.run_steps(steps)
-                        lap("steps_s")
+                        self.hold_budget(targets, manifest)
+                        fractional = plan.server_cpus < len(plan.server_cores)
+                        with IdleFiller(plan.server_cores, run_dir / "targets") if fractional else nullcontext() as filler:
+                            steps.filler = filler
+                            manifest.cores["filler"] = filler.describe() if filler else {"none": "the budget is the server's whole cores"}
+                            self.save(run_dir, manifest)
+                            self.run_ceilings(steps, targets)
+                            lap("ceilings_s")
+                            self.run_steps(steps)
+                            lap("steps_s")
                     finally:
                         targets.stop()
+                        manifest.fidelity = reference.not_measured(problem) if problem else reference.summary(self.records, plan.server_cpus)
+                        self.say_fidelity(manifest.fidelity)
                 self.say_disturbed()
                 status = self.status()
         except KeyboardInterrupt:

@@ -34,8 +34,8 @@ from .records import StepRecord
 # Measured here (README, "Calibration"): at or below ~60% of a core, Locust's numbers stay within
 # about 10% of wrk's on the same target; at 90% and above it sets them.
 GOAL = 0.60
-# Budgets tried, largest first (never more than the server's cores); 0.1 is the smallest a 10 ms
-# CFS period can hold (lab/cpu_quota.py).
+# Budgets tried, largest first (never more than the server's cores); 0.1 is the smallest budget the
+# lab holds a server to (lab/cpu_quota.py MIN_CPUS).
 LADDER = (8, 6, 4, 3, 2, 1.5, 1, 0.75, 0.5, 0.4, 0.3, 0.25, 0.2, 0.15, 0.1)
 # The measured window of one probe, in seconds: enough for a rate at thousands of req/s.
 PROBE_SECONDS = 3

@@ -1,20 +1,30 @@
-"""A server CPU budget below its cores, for the local engine: a CFS quota on the server's processes.
+"""A server's own cgroup, for the local engine: exact CPU accounting, and a CFS quota for a budget.
 
 The server's start.sh process is put into a cgroup of its own before it execs the server, so
-every worker it forks inherits the quota. The routes, tried in this order (the first that
-works here is used, and the manifest says which):
+every worker it forks is in it. The cgroup gives two things:
+
+- the server's CPU time, exact (the kernel's per-task runtime, summed): what the whole-core
+  reference and the budget's fidelity are computed from (lab/reference.py);
+- a quota, set and lifted while the server runs (Cgroup.limit): the same processes are
+  measured on their whole cores and at the run's budget, so the budget changes nothing but
+  the CPU the server gets.
+
+The routes, tried in this order (the first that works here is used, and the manifest says which):
 
 - cgroup v2: a child of this process's own cgroup, with `cpu.max` = "<quota> <period>", when
   that cgroup hands the cpu controller to its children and is writable (root, or a delegated
   subtree);
-- systemd (not root): `systemd-run --user --scope -p CPUQuota=.. -p CPUQuotaPeriodSec=..`,
-  when the user's systemd manager delegates the cpu controller;
+- systemd (not root): `systemd-run --user --scope`, when the user's systemd manager delegates
+  the cpu controller; its quota is changed with `systemctl --user set-property --runtime`;
 - cgroup v1: a child of this process's cgroup in the cpu controller's hierarchy, with
-  `cpu.cfs_period_us` and `cpu.cfs_quota_us`.
+  `cpu.cfs_period_us` and `cpu.cfs_quota_us`, and one in the cpuacct hierarchy for the usage
+  (the same folder where the two are mounted together).
 
-The period is PERIOD_US (10 ms, not the kernel's 100 ms): a server over its budget waits at
-most the rest of one period, so at 0.5 core a request can stall ~5 ms rather than ~50 ms, and
-latency shows the budget rather than the throttling (README, "A fractional CPU budget").
+The period is the kernel's default, PERIOD_US (100 ms), the one Docker's `cpus` uses too:
+measured on a 2-core VM, a 10 ms period cost a server under a quota 5-12% of its requests per
+CPU-second against its whole core, 100 ms 0-3% (docs/budget.md). A server over its budget
+waits for the rest of the period, so latency under a fractional budget carries stalls of up
+to one period: the lab reads latency from whole cores where it can (docs/budget.md).
 
 A cgroup is removed when its target stops; one left by a runner that was killed is removed by
 the next run (its name carries the runner's pid).
@@ -34,16 +44,12 @@ from pathlib import Path
 
 from .catalog import LabError
 
-PERIOD_US = 10_000
-# The kernel's smallest quota (1 ms) over the period: the smallest budget a quota can hold.
-MIN_QUOTA_US = 1_000
-MIN_CPUS = MIN_QUOTA_US / PERIOD_US
+PERIOD_US = 100_000
+# The smallest budget the lab holds a server to: the ladder's last rung. Below it a framework
+# answers the contract's checks too slowly to be told apart from a broken one.
+MIN_CPUS = 0.1
 PREFIX = "framework-load-lab"
 NO_QUOTA = {"method": "none", "why": "the budget is the server's whole cores: pinning alone holds it"}
-
-
-def needs_quota(cpus: float, cores: list[int]) -> bool:
-    return cpus < len(cores)
 
 
 def quota_us(cpus: float) -> int:
@@ -60,9 +66,13 @@ def mounts(fstype: str) -> list[tuple[Path, set[str]]]:
     return found
 
 
-def own_cgroup(controller: str | None) -> str | None:
-    """This process's cgroup path in the hierarchy of `controller` (None: cgroup v2's)."""
-    for line in Path("/proc/self/cgroup").read_text().splitlines():
+def own_cgroup(controller: str | None, pid: int | str = "self") -> str | None:
+    """A process's cgroup path in the hierarchy of `controller` (None: cgroup v2's)."""
+    try:
+        lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
         _id, controllers, path = line.split(":", 2)
         if (controller is None and controllers == "") or (controller and controller in controllers.split(",")):
             return path
@@ -73,6 +83,7 @@ def own_cgroup(controller: str | None) -> str | None:
 class Route:
     method: str  # "cgroup2", "systemd", "cgroup1"
     parent: Path | None  # where the cgroups are made (None: systemd makes the scope)
+    accounting: Path | None = None  # cgroup v1: the cpuacct hierarchy's folder (the same as parent when co-mounted)
 
     @property
     def label(self) -> str:
@@ -87,14 +98,26 @@ def write(path: Path, text: str) -> None:
     path.write_text(text)
 
 
-def settings(method: str, cgroup: Path, cpus: float) -> None:
-    """The quota and period written into a new cgroup."""
+# The weight of the idle fillers' cgroup (lab/filler.py): the lowest each interface takes, so the
+# server's cgroup (the default weight, 1024 shares or 100) runs whenever it wants the core.
+LOWEST_WEIGHT = {"cgroup1": ("cpu.shares", "2"), "cgroup2": ("cpu.weight", "1"), "systemd": ("CPUWeight", "1")}
+
+
+def set_lowest_weight(method: str, cgroup: Path) -> None:
+    name, value = LOWEST_WEIGHT[method]
+    write(cgroup / name, value)
+
+
+def set_limit(method: str, cgroup: Path, cpus: float | None) -> None:
+    """The quota (None: none) and the period, written into a cgroup."""
     if method == "cgroup2":
-        write(cgroup / "cpu.max", f"{quota_us(cpus)} {PERIOD_US}")
+        write(cgroup / "cpu.max", f"{quota_us(cpus) if cpus else 'max'} {PERIOD_US}")
     else:
-        # The period first: a quota is checked against the period already there.
+        # Lift the quota before the period changes (a quota is checked against the period there), then set both.
+        write(cgroup / "cpu.cfs_quota_us", "-1")
         write(cgroup / "cpu.cfs_period_us", str(PERIOD_US))
-        write(cgroup / "cpu.cfs_quota_us", str(quota_us(cpus)))
+        if cpus:
+            write(cgroup / "cpu.cfs_quota_us", str(quota_us(cpus)))
 
 
 def probe(method: str, parent: Path) -> str | None:
@@ -105,7 +128,7 @@ def probe(method: str, parent: Path) -> str | None:
     except OSError as problem:
         return f"cannot make a cgroup in {parent} ({problem.strerror})"
     try:
-        settings(method, cgroup, 0.5)
+        set_limit(method, cgroup, 0.5)
     except OSError as problem:
         return f"cannot set a CPU quota in {parent} ({problem.strerror})"
     finally:
@@ -137,9 +160,15 @@ SCOPE_CPU_MAX = (
 )
 
 
-def systemd_command(cpus: float) -> list[str]:
-    return ["systemd-run", "--user", "--scope", "--quiet", "--collect", f"--property=CPUQuota={cpus * 100:g}%",
-            f"--property=CPUQuotaPeriodSec={PERIOD_US // 1000}ms", "--"]  # fmt: skip
+def systemd_quota(cpus: float | None) -> list[str]:
+    """The unit properties of a budget (an empty CPUQuota= lifts it)."""
+    return [f"CPUQuota={cpus * 100:g}%" if cpus else "CPUQuota=", f"CPUQuotaPeriodSec={PERIOD_US // 1000}ms"]
+
+
+def systemd_command(cpus: float | None, unit: str | None = None, lowest: bool = False) -> list[str]:
+    properties = ["CPUAccounting=yes", *(systemd_quota(cpus) if cpus else []), *(["=".join(LOWEST_WEIGHT["systemd"])] if lowest else [])]
+    return ["systemd-run", "--user", "--scope", "--quiet", "--collect", *([f"--unit={unit}"] if unit else []),
+            *(f"--property={p}" for p in properties), "--"]  # fmt: skip
 
 
 def systemd_works() -> str | None:
@@ -159,14 +188,21 @@ def systemd_works() -> str | None:
     return None
 
 
-def cgroup1_parent() -> tuple[Path | None, str]:
-    found = [point for point, options in mounts("cgroup") if "cpu" in options]
-    path = own_cgroup("cpu")
-    if not found or path is None:
-        return None, "no cgroup v1 cpu controller mounted"
-    parent = found[0] / path.lstrip("/")
-    problem = probe("cgroup1", parent)
-    return (None, f"cgroup v1: {problem}") if problem else (parent, "")
+def cgroup1_parent() -> tuple[tuple[Path, Path] | None, str]:
+    """The cpu hierarchy's folder for new cgroups, and the cpuacct one's (the same where co-mounted)."""
+    folders = {}
+    for controller in ("cpu", "cpuacct"):
+        found = [point for point, options in mounts("cgroup") if controller in options]
+        path = own_cgroup(controller)
+        if not found or path is None:
+            return None, f"no cgroup v1 {controller} controller mounted"
+        folders[controller] = found[0] / path.lstrip("/")
+    problem = probe("cgroup1", folders["cpu"])
+    if problem:
+        return None, f"cgroup v1: {problem}"
+    if folders["cpuacct"] != folders["cpu"] and not os.access(folders["cpuacct"], os.W_OK):
+        return None, f"cgroup v1: cannot make a cgroup in {folders['cpuacct']} (not writable)"
+    return (folders["cpu"], folders["cpuacct"]), ""
 
 
 @functools.cache
@@ -175,46 +211,51 @@ def find_route() -> Route | str:
     reasons = []
     parent, why = cgroup2_parent()
     if parent:
-        return Route("cgroup2", parent)
+        return Route("cgroup2", parent, parent)
     reasons.append(why)
     why = systemd_works()
     if why is None:
         return Route("systemd", None)
     reasons.append(why)
-    parent, why = cgroup1_parent()
-    if parent:
-        return Route("cgroup1", parent)
+    folders, why = cgroup1_parent()
+    if folders:
+        return Route("cgroup1", *folders)
     reasons.append(why)
     return "; ".join(reasons)
 
 
-def require(cpus: float, cores: list[int]) -> Route | None:
-    """The route that will hold `cpus` on `cores` (None: no quota needed); refused when none can."""
-    if not needs_quota(cpus, cores):
-        return None
+def route_for(cpus: float, cores: list[int]) -> Route | None:
+    """The route for a server on `cores` (None: none works here, which is refused for a fraction)."""
     route = find_route()
     if isinstance(route, str):
-        raise LabError(
-            f"server budget {cpus:g} cores needs a CPU quota, and none can be set here ({route}); "
-            f"run as root with a writable cgroup (v2 with the cpu controller for its children, or v1's cpu controller), "
-            f"or as a user whose systemd --user delegates the cpu controller, "
-            f"or use whole cores (SERVER_CPUS={len(cores)}) or ENGINE=docker"
-        )
+        if cpus < len(cores):
+            raise LabError(
+                f"server budget {cpus:g} cores needs a CPU quota, and none can be set here ({route}); "
+                f"run as root with a writable cgroup (v2 with the cpu controller for its children, or v1's cpu controller), "
+                f"or as a user whose systemd --user delegates the cpu controller, "
+                f"or use whole cores (SERVER_CPUS={len(cores)}) or ENGINE=docker"
+            )
+        return None
     sweep(route)
     return route
 
 
+def no_route_reason() -> str | None:
+    """Why no cgroup can be made here (so no exact CPU accounting either), or None."""
+    route = find_route()
+    return route if isinstance(route, str) else None
+
+
 def sweep(route: Route) -> None:
     """Remove empty cgroups left by runners that no longer run (killed before they could)."""
-    if route.parent is None:
-        return
-    for cgroup in route.parent.glob(f"{PREFIX}.*"):
-        match = re.fullmatch(rf"{re.escape(PREFIX)}\.(\d+)\..+", cgroup.name)
-        if match and not pid_alive(int(match[1])):
-            try:
-                cgroup.rmdir()
-            except OSError:
-                pass  # still holds processes: not empty, so not ours to remove
+    for parent in {route.parent, route.accounting} - {None}:
+        for cgroup in parent.glob(f"{PREFIX}.*"):
+            match = re.fullmatch(rf"{re.escape(PREFIX)}\.(\d+)\..+", cgroup.name)
+            if match and not pid_alive(int(match[1])):
+                try:
+                    cgroup.rmdir()
+                except OSError:
+                    pass  # still holds processes: not empty, so not ours to remove
 
 
 def pid_alive(pid: int) -> bool:
@@ -227,91 +268,184 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-class Quota:
-    """One target's cgroup: made before the server starts, removed after it stops."""
+def read_usage(folder: Path, v2: bool) -> float | None:
+    """Cumulative CPU seconds of a cgroup: v2 cpu.stat usage_usec, v1 cpuacct.usage (ns)."""
+    try:
+        if v2:
+            stat = dict(line.split() for line in (folder / "cpu.stat").read_text().splitlines())
+            return int(stat["usage_usec"]) / 1e6
+        return int((folder / "cpuacct.usage").read_text()) / 1e9
+    except (OSError, ValueError, KeyError):
+        return None
 
-    def __init__(self, route: Route, name: str, cpus: float):
+
+def read_throttling(folder: Path) -> tuple[int, int, float] | None:
+    """The kernel's cumulative counts for a cgroup: (periods, periods throttled, seconds throttled)."""
+    try:
+        stat = dict(line.split() for line in (folder / "cpu.stat").read_text().splitlines())
+    except (OSError, ValueError):
+        return None
+    # v1 counts the time throttled in ns (throttled_time), v2 in µs (throttled_usec).
+    seconds = int(stat["throttled_usec"]) / 1e6 if "throttled_usec" in stat else int(stat.get("throttled_time", 0)) / 1e9
+    return int(stat.get("nr_periods", 0)), int(stat.get("nr_throttled", 0)), seconds
+
+
+def read_memory(folder: Path, v2: bool) -> int | None:
+    """A cgroup's memory less its inactive page cache, as `docker stats` shows it."""
+    try:
+        used = int((folder / ("memory.current" if v2 else "memory.usage_in_bytes")).read_text())
+        stat = dict(line.split() for line in (folder / "memory.stat").read_text().splitlines())
+    except (OSError, ValueError):
+        return None
+    return used - int(stat.get("total_inactive_file", stat.get("inactive_file", 0)))
+
+
+@dataclass(frozen=True)
+class Accounting:
+    """Where a process's cgroup keeps its CPU, throttling and memory on this host (v1: three hierarchies)."""
+
+    v2: bool
+    cpu: Path
+    cpuacct: Path
+    memory: Path | None
+
+    @classmethod
+    def of(cls, pid: int) -> "Accounting | None":
+        """The cgroup files of a process (a container's init, a server's master), or None where they cannot be read."""
+        if own_cgroup("cpuacct", pid) is not None:
+            folders = {}
+            for controller in ("cpu", "cpuacct", "memory"):
+                path = own_cgroup(controller, pid)
+                mount = [point for point, options in mounts("cgroup") if controller in options]
+                folders[controller] = mount[0] / path.lstrip("/") if path is not None and mount else None
+            found = cls(False, folders["cpu"], folders["cpuacct"], folders["memory"]) if folders["cpu"] and folders["cpuacct"] else None
+        else:
+            path, mount = own_cgroup(None, pid), mounts("cgroup2")
+            found = cls(True, mount[0][0] / path.lstrip("/"), mount[0][0] / path.lstrip("/"), mount[0][0] / path.lstrip("/")) if path and mount else None
+        return found if found is not None and found.usage() is not None else None
+
+    def usage(self) -> float | None:
+        return read_usage(self.cpuacct, self.v2)
+
+    def throttling(self) -> tuple[int, int, float] | None:
+        return read_throttling(self.cpu)
+
+    def memory_bytes(self) -> int | None:
+        return read_memory(self.memory, self.v2) if self.memory else None
+
+
+class Cgroup:
+    """One target's cgroup: made before the server starts, removed after it stops.
+
+    It always accounts the server's CPU; it holds a quota while limit() says so. With `lowest`,
+    it is the idle fillers' instead (lab/filler.py): the lowest weight, so that everything else on
+    the core runs first (a SCHED_IDLE process alone would not do: with autogroups and cgroups, the
+    kernel shares a core between groups before it looks at a process's policy)."""
+
+    def __init__(self, route: Route, name: str, cpus: float | None = None, lowest: bool = False):
         self.route = route
-        self.cpus = cpus
-        self.cgroup = route.parent / f"{PREFIX}.{os.getpid()}.{name}" if route.parent else None
-        self._procs_path = str(self.cgroup / "cgroup.procs") if self.cgroup else None
+        self.name = name
+        self.cpus = cpus  # the quota in cores; None: none
+        self.lowest = lowest
+        self.unit = f"{PREFIX}-{os.getpid()}-{name}.scope"
+        named = f"{PREFIX}.{os.getpid()}.{name}"
+        self.folders = [folder / named for folder in dict.fromkeys([route.parent, route.accounting]) if folder is not None]
+        self._procs_paths = [str(folder / "cgroup.procs") for folder in self.folders]
+        self.pid: int | None = None  # the server's, once started: how a systemd scope is found
+
+    @property
+    def cpu_folder(self) -> Path | None:
+        if self.route.method == "systemd":
+            path = own_cgroup(None, self.pid) if self.pid else None
+            return Path("/sys/fs/cgroup") / path.lstrip("/") if path else None
+        return self.folders[0]
+
+    @property
+    def accounting_folder(self) -> Path | None:
+        return self.cpu_folder if self.route.method != "cgroup1" else self.folders[-1]
 
     def create(self) -> None:
-        if self.cgroup is None:
-            return
         try:
-            self.cgroup.mkdir()
-            settings(self.route.method, self.cgroup, self.cpus)
+            for folder in self.folders:
+                folder.mkdir()
+            if self.folders:
+                set_limit(self.route.method, self.folders[0], self.cpus)
+                if self.lowest:
+                    set_lowest_weight(self.route.method, self.folders[0])
         except OSError as problem:
             self.remove()
-            raise LabError(f"cannot set the CPU quota in {self.cgroup} ({problem.strerror})") from None
+            raise LabError(f"cannot set the CPU quota in {self.folders[0]} ({problem.strerror})") from None
 
     def command(self, command: list[str]) -> list[str]:
         """The start command, inside a systemd scope when that is the route."""
-        return [*systemd_command(self.cpus), *command] if self.route.method == "systemd" else command
+        return [*systemd_command(self.cpus, self.unit, self.lowest), *command] if self.route.method == "systemd" else command
 
     def enter(self) -> None:
         """In the forked child, before exec: move this process into the cgroup (async-signal-safe calls only)."""
-        if self._procs_path is None:
-            return
-        fd = os.open(self._procs_path, os.O_WRONLY)
+        for path in self._procs_paths:
+            fd = os.open(path, os.O_WRONLY)
+            try:
+                os.write(fd, str(os.getpid()).encode())
+            finally:
+                os.close(fd)
+
+    def limit(self, cpus: float | None) -> None:
+        """Hold the server to `cpus` cores from now on (None: lift the quota)."""
         try:
-            os.write(fd, str(os.getpid()).encode())
-        finally:
-            os.close(fd)
+            if self.route.method == "systemd":
+                subprocess.run(["systemctl", "--user", "set-property", "--runtime", self.unit, *systemd_quota(cpus)],
+                               check=True, capture_output=True, timeout=20)  # fmt: skip
+            else:
+                set_limit(self.route.method, self.folders[0], cpus)
+        except (OSError, subprocess.SubprocessError) as problem:
+            raise LabError(f"cannot change the CPU quota of {self.name} ({problem})") from None
+        self.cpus = cpus
+
+    def usage(self) -> float | None:
+        folder = self.accounting_folder
+        return read_usage(folder, self.route.method != "cgroup1") if folder else None
+
+    def throttling(self) -> tuple[int, int, float] | None:
+        folder = self.cpu_folder
+        return read_throttling(folder) if folder else None
 
     def pids(self) -> list[int]:
         try:
-            return [int(pid) for pid in (self.cgroup / "cgroup.procs").read_text().split()]
+            return [int(pid) for pid in (self.folders[0] / "cgroup.procs").read_text().split()] if self.folders else []
         except OSError:
             return []
 
     def remove(self, wait: float = 5) -> None:
         """Kill whatever is still in the cgroup and remove it (the kernel frees it a moment after the last exit)."""
-        if self.cgroup is None:
-            return
         deadline = time.monotonic() + wait
-        while True:
-            for pid in self.pids():
+        for folder in reversed(self.folders):
+            while True:
+                for pid in self.pids():
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
                 try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            try:
-                self.cgroup.rmdir()
-                return
-            except FileNotFoundError:
-                return
-            except OSError as problem:
-                if problem.errno != errno.EBUSY or time.monotonic() > deadline:
-                    raise LabError(f"cannot remove the cgroup {self.cgroup} ({problem.strerror}); remove it with rmdir") from None
-            time.sleep(0.05)
-
-    def throttling(self) -> tuple[int, int, float] | None:
-        """The kernel's cumulative counts for this cgroup: (periods, periods throttled, seconds throttled)."""
-        if self.cgroup is None:
-            return None
-        try:
-            stat = dict(line.split() for line in (self.cgroup / "cpu.stat").read_text().splitlines())
-        except (OSError, ValueError):
-            return None
-        # v1 counts the time throttled in ns (throttled_time), v2 in µs (throttled_usec).
-        seconds = int(stat["throttled_usec"]) / 1e6 if "throttled_usec" in stat else int(stat.get("throttled_time", 0)) / 1e9
-        return int(stat.get("nr_periods", 0)), int(stat.get("nr_throttled", 0)), seconds
+                    folder.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError as problem:
+                    if problem.errno != errno.EBUSY or time.monotonic() > deadline:
+                        raise LabError(f"cannot remove the cgroup {folder} ({problem.strerror}); remove it with rmdir") from None
+                time.sleep(0.05)
 
     def describe(self) -> dict:
-        return {
-            "method": self.route.method,
-            "how": self.route.label,
-            "cgroup": str(self.cgroup) if self.cgroup else "a systemd --user scope",
-            "cpus": self.cpus,
-            "period_us": PERIOD_US,
-            "quota_us": quota_us(self.cpus),
-        }
+        """How the server is held now, for the manifest and each step."""
+        held = {"method": self.route.method, "how": self.route.label,
+                "cgroup": str(self.folders[0]) if self.folders else "a systemd --user scope", "accounting": "cgroup"}  # fmt: skip
+        if not self.cpus:
+            return {**held, "cpus": None, "quota": "none"}
+        return {**held, "cpus": self.cpus, "period_us": PERIOD_US, "quota_us": quota_us(self.cpus)}
 
 
 def record(cpus: float, cores: list[int], route: Route | None) -> dict:
     """The manifest's account of how the budget is held (engine local)."""
-    if route is None:
+    if cpus >= len(cores) or route is None:
         return {"cpus": cpus, **NO_QUOTA}
     return {"cpus": cpus, "method": route.method, "how": route.label, "period_us": PERIOD_US, "quota_us": quota_us(cpus)}

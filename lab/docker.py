@@ -11,15 +11,17 @@ worker per Locust core, are started once per run and driven over the master's we
 (lab/locust.py), so a bench can be watched live in the web UI.
 """
 
+import json
 import os
 import secrets
 import subprocess
+import time
 from pathlib import Path
 
 import docker
 import docker.errors
 
-from . import cpu_quota
+from . import catalog, cpu_quota
 from .catalog import ROOT, Framework, LabError
 from .database import database_name
 from .engine import Engine, Generator, Sampler, Target, log_tail, recorded_env, wait_until_steady, worker_count
@@ -28,11 +30,15 @@ from .results import runner_alive, runner_words, this_runner
 from .settings import GeneratorSettings
 
 COMPOSE_FILE = ROOT / "docker-compose.yml"
-# Given after COMPOSE_FILE, it publishes PostgreSQL on the host, with a password (database_server()).
-POSTGRES_PORT_FILE = ROOT / "docker-compose.postgres-port.yml"
-# Given after COMPOSE_FILE, it sets each service's CPU budget as a quota per cpu_quota.PERIOD_US,
-# in place of `cpus:` and its fixed 100 ms period (DockerTarget.start).
-CPU_PERIOD_FILE = ROOT / "docker-compose.cpu-period.yml"
+# The runner's override of it, written into each run folder (bench_override): every container on
+# the host's network, as TechEmpower's toolset runs its benchmarks (docs/budget.md: through
+# Docker's bridge a server that closes every connection served wrk 1,400 req/s where it served
+# 3,200 on the host's network, the same image on the same core).
+BENCH_OVERRIDE = "compose.bench.yml"
+# PostgreSQL's port on the host's network for a run: not 5432, which a local PostgreSQL often has,
+# and below every OS's ephemeral port range (Linux: 32768-60999), where a load run's closed client
+# sockets can hold any port for a minute.
+POSTGRES_PORT = 15432
 # The compose file's `name:`, unless COMPOSE_PROJECT_NAME says otherwise (as for `docker compose`).
 PROJECT = os.environ.get("COMPOSE_PROJECT_NAME") or "framework-load-lab"
 LOCUST_SERVICES = ("master", "worker")
@@ -95,19 +101,57 @@ def parse_cpuset(text: str) -> list[int]:
     return cores
 
 
-# The CFS period Docker uses for a `cpus` (NanoCpus) limit (plain `docker compose up`): fixed.
-DOCKER_PERIOD_US = 100_000
-
-
 def cpu_limit(host_config: dict) -> dict:
-    """The CPU limit a container was given, read back from the engine."""
+    """The CPU limit a container has now, read back from the engine."""
     nano = host_config.get("NanoCpus") or 0
     if nano:
-        return {"method": "docker cpus (NanoCpus)", "cpus": nano / 1e9, "period_us": DOCKER_PERIOD_US, "quota_us": round(nano / 1e9 * DOCKER_PERIOD_US)}
+        return {"method": "docker cpus (NanoCpus)", "cpus": nano / 1e9, "period_us": cpu_quota.PERIOD_US, "quota_us": round(nano / 1e9 * cpu_quota.PERIOD_US)}
     if (host_config.get("CpuQuota") or 0) > 0:
-        period = host_config.get("CpuPeriod") or DOCKER_PERIOD_US
+        period = host_config.get("CpuPeriod") or cpu_quota.PERIOD_US
         return {"method": "docker cpu_quota / cpu_period", "cpus": host_config["CpuQuota"] / period, "period_us": period, "quota_us": host_config["CpuQuota"]}
-    return {"method": "none"}
+    return {"method": "none", "cpus": None, "quota": "none"}
+
+
+def yaml_list(items: list[str]) -> str:
+    return "[" + ", ".join(json.dumps(item) for item in items) + "]"
+
+
+# On the host's network anyone on this machine can reach the database: a password is required.
+PASSWORD_REQUIRED = "${POSTGRES_PASSWORD:?the runner sets a password for a database on the host's network}"
+
+
+def bench_override(services: list[Framework], host: str, database_port: int, settings: GeneratorSettings) -> str:
+    """The compose override the runner adds to docker-compose.yml for a run: every service on the
+    host's network, listening on `host`, with no CPU limit at creation (the runner sets and lifts
+    the quota on the running container, DockerTarget.limit) and the worker formula on the server's
+    whole cores. Plain `docker compose up` is untouched: its services stay on the compose network."""
+    lines = [
+        "# Written by the runner (lab/docker.py, bench_override) for this run and added after docker-compose.yml:",
+        "# every container on the host's network, as TechEmpower's toolset runs its benchmarks.",
+        "services:",
+        "  postgres:",
+        "    network_mode: host",
+        f"    command: {yaml_list(['postgres', '-c', f'listen_addresses={host}', '-c', f'port={database_port}'])}",
+        "    environment:",
+        f"      POSTGRES_PASSWORD: {PASSWORD_REQUIRED}",
+        "    healthcheck:",
+        f"      test: {yaml_list(['CMD', 'pg_isready', '-h', host, '-p', str(database_port), '-U', 'postgres', '-d', 'lab'])}",
+    ]
+    for service in services:
+        lines += [f"  {service.name}:", "    network_mode: host", "    ports: !reset []", "    cpus: !reset null", "    environment:",
+                  f"      HOST: {json.dumps(host)}", "      CPUS: ${SERVER_CORE_COUNT:-1}"]  # fmt: skip
+        if service.kind != "baseline":
+            url = f"postgresql://postgres:{PASSWORD_REQUIRED}@{host}:{database_port}/${{LAB_DATABASE:-lab}}"
+            lines.append(f"      DATABASE_URL: {json.dumps(url)}")
+    master = ["-f", "/locustfiles", "--class-picker", "--master", "--web-host", settings.web_host, "--web-port", str(settings.web_port),
+              "--master-bind-host", settings.master_bind, "--master-bind-port", str(settings.master_port)]  # fmt: skip
+    worker = ["-f", "/locustfiles", "--worker", "--master-host", settings.master_bind, "--master-port", str(settings.master_port)]
+    health = ["CMD", "python", "-c", f"import urllib.request; urllib.request.urlopen('http://{settings.web_host}:{settings.web_port}/', timeout=2)"]
+    lines += ["  master:", "    network_mode: host", "    ports: !reset []", f"    command: {yaml_list(master)}",
+              "    healthcheck:", f"      test: {yaml_list(health)}",
+              # The host's own TIME-WAIT reuse holds on loopback; a sysctl cannot be set in the host's namespace.
+              "  worker:", "    network_mode: host", "    sysctls: !reset {}", f"    command: {yaml_list(worker)}"]  # fmt: skip
+    return "\n".join(lines) + "\n"
 
 
 def tail(text: str, lines: int = 15) -> str:
@@ -117,12 +161,14 @@ def tail(text: str, lines: int = 15) -> str:
 class Compose:
     """`docker compose` on the lab's compose file, with the settings the runner chose."""
 
-    def __init__(self, env: dict[str, str]):
+    def __init__(self, env: dict[str, str], override: Path | None = None):
         self.env = {**os.environ, **env}
+        self.files = [COMPOSE_FILE, *([override] if override else [])]
 
     def command(self, *args: str) -> list[str]:
         # Every profile, so the baselines' services are known to every command.
-        return ["docker", "compose", "--file", str(COMPOSE_FILE), "--project-name", PROJECT, "--profile", "*", *args]
+        files = [part for path in self.files for part in ("--file", str(path))]
+        return ["docker", "compose", *files, "--project-name", PROJECT, "--profile", "*", *args]
 
     def run(self, *args: str, timeout: float = 600, what: str = "docker compose") -> str:
         try:
@@ -157,40 +203,75 @@ def image_facts(client, tag: str) -> dict:
 
 
 class ContainerSampler(Sampler):
-    """Containers' CPU and memory, summed, from one-shot stats calls to the Engine API.
+    """Containers' CPU and memory, summed, and their throttling, from their cgroups on this host
+    (exact, and read at once: each sample is timed where it was taken), or from one-shot stats
+    calls to the Engine API where the cgroups cannot be read (a remote or rootless engine).
 
-    CPU is the cumulative cpu_usage.total_usage; memory is usage less inactive page cache,
-    as `docker stats` shows it.
+    CPU is the cgroup's cumulative usage; memory is usage less inactive page cache, as
+    `docker stats` shows it; throttling is the kernel's count of periods in which the containers
+    used up their quota.
     """
 
-    def __init__(self, client, container_ids: list[str], interval: float = 0.25):
+    def __init__(self, client, containers: list, interval: float = 0.25, quota: bool = False):
         super().__init__(interval)
         self.client = client
-        self.container_ids = list(container_ids)
+        self.container_ids = [container.id for container in containers]
+        pids = [(container.attrs.get("State") or {}).get("Pid") for container in containers]
+        found = [cpu_quota.Accounting.of(pid) if pid else None for pid in pids]
+        self.cgroups = found if found and all(found) else None
+        self.quota = quota  # under a CPU quota: its throttling is part of usage()
+        self.throttling: list[tuple[float, tuple[int, int, float]]] = []
 
     def sample(self) -> tuple[float, int] | None:
-        cpu, memory = 0.0, 0
+        return self.from_cgroups() if self.cgroups else self.from_api()
+
+    def from_cgroups(self) -> tuple[float, int] | None:
+        cpu, memory, throttled = 0.0, 0, [0, 0, 0.0]
+        for cgroup in self.cgroups:
+            used = cgroup.usage()
+            if used is None:
+                return None  # gone
+            cpu += used
+            memory += cgroup.memory_bytes() or 0
+            counts = cgroup.throttling() or (0, 0, 0.0)
+            throttled = [a + b for a, b in zip(throttled, counts)]
+        self.throttling.append((time.time(), tuple(throttled)))
+        return cpu, memory
+
+    def from_api(self) -> tuple[float, int] | None:
+        cpu, memory, throttled = 0.0, 0, [0, 0, 0.0]
         for container_id in self.container_ids:
             try:
                 stats = self.client.api.stats(container_id, stream=False, one_shot=True)
             except docker.errors.APIError:
                 return None  # a container that is gone: no sample rather than a partial one
-            cpu_ns = (stats.get("cpu_stats") or {}).get("cpu_usage", {}).get("total_usage")
+            cpu_stats = stats.get("cpu_stats") or {}
+            cpu_ns = cpu_stats.get("cpu_usage", {}).get("total_usage")
             mem = stats.get("memory_stats") or {}
             if cpu_ns is None or "usage" not in mem:
                 return None  # not running (any more)
             detail = mem.get("stats") or {}
             cpu += cpu_ns / 1e9
             memory += mem["usage"] - detail.get("total_inactive_file", detail.get("inactive_file", 0))
+            counts = cpu_stats.get("throttling_data") or {}
+            throttled = [throttled[0] + counts.get("periods", 0), throttled[1] + counts.get("throttled_periods", 0),
+                         throttled[2] + counts.get("throttled_time", 0) / 1e9]  # fmt: skip
+        self.throttling.append((time.time(), tuple(throttled)))
         return cpu, memory
+
+    def usage(self, start: float | None = None, end: float | None = None) -> dict:
+        found = {**super().usage(start, end), "cpu_source": "cgroup" if self.cgroups else "cgroup (Docker Engine API)"}
+        inside = [c for t, c in self.throttling if (start is None or t >= start) and (end is None or t <= end)]
+        if not self.quota or len(inside) < 2:
+            return found
+        (periods0, throttled0, seconds0), (periods1, throttled1, seconds1) = inside[0], inside[-1]
+        return {**found, "throttle": {"periods": periods1 - periods0, "throttled_periods": throttled1 - throttled0,
+                                      "throttled_s": round(seconds1 - seconds0, 3)}}  # fmt: skip
 
 
 class DockerTarget(Target):
-    """One compose service.
-
-    `url` is the port compose published on the host (the conformance check),
-    `load_url` the service's name and port on the compose network (Locust).
-    """
+    """One compose service, on the host's network (the run's override, bench_override): `url` and
+    `load_url` are both its port on the engine's host address."""
 
     def __init__(self, engine: "DockerEngine", framework: Framework, cores: list[int], extra_env: dict | None = None, cpus: float | None = None):
         self.engine = engine
@@ -200,32 +281,47 @@ class DockerTarget(Target):
         self.extra_env = extra_env or {}
         self.log_path = engine.run_dir / "targets" / f"{framework.name}.log"
         self.container = None
-        self.url = framework.local_url  # until started: then the published address, from inspect
-        self.load_url = f"http://{framework.name}:{framework.port}"
+        self.url = self.load_url = f"http://{engine.host}:{framework.port}"
 
     def compose_env(self) -> dict[str, str]:
-        env = {
-            "SERVER_CPUS": f"{self.cpus:g}",
-            # docker-compose.cpu-period.yml: the same budget per the local engine's period.
-            "SERVER_CPU_PERIOD_US": str(cpu_quota.PERIOD_US),
-            "SERVER_CPU_QUOTA_US": str(cpu_quota.quota_us(self.cpus)),
-            "SERVER_CPUSET": cpuset(self.cores),
-        }
+        env = {"SERVER_CPUSET": cpuset(self.cores), "SERVER_CORE_COUNT": str(len(self.cores))}
         if self.extra_env.get("DATABASE_URL"):
-            # The same server as the runner prepared, reached as `postgres` on the compose network.
+            # The same server as the runner prepared: its database, on the host's network.
             env["LAB_DATABASE"] = database_name(self.extra_env["DATABASE_URL"])
         return env
 
     def start(self) -> None:
         compose = self.engine.compose(self.compose_env())
-        # Recreated, so it runs with this run's budget and database whatever ran before.
-        compose.run("--file", str(CPU_PERIOD_FILE), "up", "--detach", "--no-deps", "--force-recreate", self.name, what=self.name)
+        # Recreated, so it runs with this run's settings and database whatever ran before.
+        compose.run("up", "--detach", "--no-deps", "--force-recreate", self.name, what=self.name)
         self.container = self.engine.client.containers.get(self.engine.container_id(self.name))
+        if self.cpus < len(self.cores):
+            self.limit(self.cpus)
+
+    def limit(self, cpus: float | None) -> dict:
+        cpus = float(cpus or len(self.cores))
+        quota = cpu_quota.quota_us(cpus) if cpus < len(self.cores) else -1
+        try:
+            self.container.update(cpu_period=cpu_quota.PERIOD_US, cpu_quota=quota)
+        except docker.errors.APIError as problem:
+            raise LabError(f"{self.name}: the engine refused a CPU quota of {cpus:g} cores ({problem.explanation or problem})") from None
+        self.cpus = cpus
+        return self.cpu_limit()
+
+    def cpu_limit(self) -> dict:
         self.container.reload()
-        binding = (self.container.attrs["NetworkSettings"]["Ports"] or {}).get(f"{self.framework.port}/tcp") or []
-        if not binding:
-            raise LabError(f"{self.name}: container publishes no port {self.framework.port}; check docker-compose.yml")
-        self.url = f"http://{binding[0]['HostIp'] or '127.0.0.1'}:{binding[0]['HostPort']}"
+        return cpu_limit(self.container.attrs["HostConfig"])
+
+    def cpu_seconds(self) -> float | None:
+        """From the container's cgroup on this host (exact, and quick); the Engine API's stats where it cannot be read."""
+        pid = (self.container.attrs.get("State") or {}).get("Pid")
+        found = cpu_quota.Accounting.of(pid) if pid else None
+        if found is not None:
+            return found.usage()
+        try:
+            return self.engine.client.api.stats(self.container.id, stream=False, one_shot=True)["cpu_stats"]["cpu_usage"]["total_usage"] / 1e9
+        except (docker.errors.APIError, KeyError, TypeError):
+            return None
 
     def processes(self) -> list[list[str]]:
         try:
@@ -246,7 +342,8 @@ class DockerTarget(Target):
         return self.container.status == "running"
 
     def sampler(self) -> ContainerSampler:
-        return ContainerSampler(self.engine.client, [self.container.id])
+        self.container.reload()
+        return ContainerSampler(self.engine.client, [self.container], quota=self.cpus < len(self.cores))
 
     log_name = "its container log"
 
@@ -300,8 +397,9 @@ class DockerTarget(Target):
             "worker_command_lines": sorted({p[2] for p in children}),
             # What the container was given, read back from the engine.
             "cores": parse_cpuset(host.get("CpusetCpus")),
-            "cpus": cpu_limit(host).get("cpus"),
+            "cpus": self.cpus,
             "cpu_limit": cpu_limit(host),
+            "network": attrs["HostConfig"].get("NetworkMode"),
             "env": recorded_env(env),
         }
 
@@ -333,6 +431,13 @@ class DockerEngine(Engine):
             raise LabError(f"engine docker: {problem}")
         self.client = docker.from_env()
         self.password = password()
+        # Where every container listens, on the host's network: LAB_BIND (a second lab beside the
+        # first, README) or the address the local engine would use.
+        self.host = os.environ.get("LAB_BIND") or settings.target_host
+        self.database_port = int(os.environ.get("POSTGRES_PORT") or POSTGRES_PORT)
+        self.override = run_dir / BENCH_OVERRIDE
+        services = list(catalog.services().values())
+        self.override.write_text(bench_override(services, self.host, self.database_port, settings))
         self.compose_version = self.compose().run("version", "--short", what="docker compose").strip()
 
     # -- compose -------------------------------------------------------------------
@@ -346,7 +451,7 @@ class DockerEngine(Engine):
             "LAB_RUN": self.run_dir.name,
             "LAB_RUNNER": this_runner(),
         }
-        return Compose({**env, **(extra or {})})
+        return Compose({**env, **(extra or {})}, self.override)
 
     def sweep(self) -> list[str]:
         """Remove the containers of an earlier run whose runner was killed (nothing stopped them)."""
@@ -378,18 +483,16 @@ class DockerEngine(Engine):
                 raise LabError(f"building the {service} image failed: {problem}") from None
 
     def database_server(self) -> str:
-        """The compose PostgreSQL, up and healthy; its URL as seen from the host."""
+        """The compose PostgreSQL, up and healthy on the host's network; its URL."""
         compose = self.compose()
         try:
-            # Published on the host with this run's password (plain `docker compose up` does not publish it).
             # Later `up --no-deps` of the targets leave it as it is.
-            compose.run("--file", str(POSTGRES_PORT_FILE), "up", "--detach", "--wait", "--wait-timeout", "90", "postgres", what="postgres")
+            compose.run("up", "--detach", "--wait", "--wait-timeout", "90", "postgres", what="postgres")
         except LabError as problem:
             logs = self.logs("postgres")
             compose.run("rm", "--stop", "--force", "postgres", what="postgres")
             raise LabError(f"postgres did not turn healthy: {problem}\nlast lines of its log:\n{logs}") from None
-        port = compose.run("port", "postgres", "5432", what="postgres").strip()  # e.g. 127.0.0.1:15432
-        return f"postgresql://postgres:{self.password}@{port}/postgres"
+        return f"postgresql://postgres:{self.password}@{self.host}:{self.database_port}/postgres"
 
     def logs(self, service: str, lines: int = 15) -> str:
         try:
@@ -402,7 +505,9 @@ class DockerEngine(Engine):
 
     @classmethod
     def cpu_limit(cls, cpus: float, cores: list[int]) -> dict:
-        """The container's cpu_quota per cpu_period (docker-compose.cpu-period.yml), the local engine's period."""
+        """The container's cpu_quota per cpu_period, set on the running container (DockerTarget.limit)."""
+        if cpus >= len(cores):
+            return {"cpus": cpus, **cpu_quota.NO_QUOTA}
         return {"cpus": cpus, "method": "docker cpu_quota / cpu_period", "period_us": cpu_quota.PERIOD_US, "quota_us": cpu_quota.quota_us(cpus)}
 
     def generator(self, cores: list[int]) -> "DockerGenerator":
@@ -416,6 +521,8 @@ class DockerEngine(Engine):
             "api_version": version.get("ApiVersion"),
             "compose_version": self.compose_version,
             "compose_file": COMPOSE_FILE.name,
+            "compose_override": self.override.name,
+            "network": f"host (every container listens on {self.host}; docker compose up keeps the compose network)",
             "project": PROJECT,
             "base_images": {tag: image_facts(self.client, tag) for tag in BASE_IMAGES},
         }
@@ -438,7 +545,7 @@ class DockerGenerator(Generator):
         self.cores = cores
         self.settings = engine.settings
         self.workers = self.settings.workers or len(cores)
-        self.web_url = f"http://127.0.0.1:{self.settings.web_port}"
+        self.web_url = f"http://{self.settings.web_host}:{self.settings.web_port}"
 
     def compose(self):
         return self.engine.compose({"LOCUST_CPUSET": cpuset(self.cores), "LOCUST_WEB_PORT": str(self.settings.web_port)})
@@ -450,16 +557,7 @@ class DockerGenerator(Generator):
         # Recreated: the master starts with no test and no stats, whatever a person did in the UI before.
         self.compose().run("up", "--detach", "--no-deps", "--force-recreate", "--scale", f"worker={self.workers}",
                            *LOCUST_SERVICES, what="Locust")  # fmt: skip
-        self.web_url = self.published_url()
         Master(self.web_url).wait_ready(self.workers + self.settings.extra_workers, self.settings.connect_timeout, alive=self.problem)
-
-    def published_url(self) -> str:
-        (master,) = self.containers("master") or [None]
-        binding = ((master.attrs["NetworkSettings"]["Ports"] or {}).get("8089/tcp") or []) if master else []
-        if not binding:
-            raise LabError("the Locust master container publishes no web UI port; check docker-compose.yml")
-        host = binding[0]["HostIp"]
-        return f"http://{'127.0.0.1' if host in ('', '0.0.0.0') else host}:{binding[0]['HostPort']}"
 
     def containers(self, service: str | None = None) -> list:
         return self.engine.project_containers([service] if service else LOCUST_SERVICES)
@@ -476,7 +574,7 @@ class DockerGenerator(Generator):
             self.up("worker")
 
     def sampler(self) -> Sampler:
-        return ContainerSampler(self.engine.client, [c.id for c in self.containers()])
+        return ContainerSampler(self.engine.client, self.containers())
 
     def describe(self) -> dict:
         return {

@@ -146,6 +146,19 @@ class Target(ABC):
     def sampler(self) -> Sampler: ...
 
     @abstractmethod
+    def limit(self, cpus: float | None) -> dict:
+        """Hold the running server to `cpus` cores from now on (None: its whole cores, no quota);
+        how it is held, as cpu_limit() says. The same processes serve on either side of a change."""
+
+    @abstractmethod
+    def cpu_limit(self) -> dict:
+        """How the server is held now (method, cpus, period and quota), read back where the engine can."""
+
+    @abstractmethod
+    def cpu_seconds(self) -> float | None:
+        """The server's CPU seconds so far from its cgroup's accounting (exact); None where it cannot be read."""
+
+    @abstractmethod
     def stop(self) -> None: ...
 
     def wait_healthy(self, timeout: float = 60) -> None:

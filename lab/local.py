@@ -90,16 +90,17 @@ def spawn(command: list[str], log_path: Path, cores: set[int], env: dict | None 
 
 
 class LocalTarget(Target):
-    """One framework's server, started with its start command on the given cores, held to a
-    budget of `cpus` cores (default: all of them; fewer: a CPU quota, lab/cpu_quota.py)."""
+    """One framework's server, started with its start command on the given cores, its worker count
+    by those whole cores, in a cgroup of its own (exact CPU accounting) where one can be made; held
+    to a budget of `cpus` cores below them by a CPU quota, set and lifted while it runs (lab/cpu_quota.py)."""
 
     def __init__(self, framework: Framework, cores: list[int], log_path: Path, extra_env: dict | None = None, host: str = "127.0.0.1",
                  cpus: float | None = None):  # fmt: skip
         self.framework = framework
         self.cores = cores
         self.cpus = float(cpus or len(cores))
-        route = cpu_quota.require(self.cpus, cores)
-        self.quota = cpu_quota.Quota(route, framework.name, self.cpus) if route else None
+        route = cpu_quota.route_for(self.cpus, cores)
+        self.cgroup = cpu_quota.Cgroup(route, framework.name, self.cpus if self.cpus < len(cores) else None) if route else None
         self.log_path = log_path
         self.extra_env = extra_env or {}
         self.host = host
@@ -121,7 +122,8 @@ class LocalTarget(Target):
             VIRTUAL_ENV=str(venv),
             HOST=self.host,
             PORT=str(self.framework.port),
-            CPUS=f"{self.cpus:g}",
+            # The worker formula is computed on the whole cores; a budget below them is a quota.
+            CPUS=str(len(self.cores)),
             PYTHONDONTWRITEBYTECODE="1",
         )
         env.update(self.extra_env)
@@ -135,19 +137,37 @@ class LocalTarget(Target):
                 "stop whatever listens there (another `make serve`?) so the lab measures its own server"
             )
         command, enter = [str(self.framework.start_command)], None
-        if self.quota:
-            self.quota.create()
-            command, enter = self.quota.command(command), self.quota.enter
+        if self.cgroup:
+            self.cgroup.create()
+            command, enter = self.cgroup.command(command), self.cgroup.enter
         try:
             self.process = spawn(command, self.log_path, set(self.cores), self.env(), enter)
         except subprocess.SubprocessError as problem:  # pinning or joining the cgroup failed in the child
-            if self.quota:
-                self.quota.remove()
-            raise LabError(f"{self.name}: could not start on cores {self.cores} in {self.quota.cgroup if self.quota else 'no cgroup'} ({problem})") from None
+            if self.cgroup:
+                self.cgroup.remove()
+            raise LabError(f"{self.name}: could not start on cores {self.cores} in {self.cgroup.folders if self.cgroup else 'no cgroup'} ({problem})") from None
         except BaseException:
-            if self.quota:
-                self.quota.remove()
+            if self.cgroup:
+                self.cgroup.remove()
             raise
+        if self.cgroup:
+            self.cgroup.pid = self.process.pid
+
+    def limit(self, cpus: float | None) -> dict:
+        cpus = float(cpus or len(self.cores))
+        if self.cgroup is None:
+            if cpus < len(self.cores):
+                raise LabError(f"{self.name}: no cgroup to hold it to {cpus:g} cores ({cpu_quota.no_route_reason()})")
+        else:
+            self.cgroup.limit(cpus if cpus < len(self.cores) else None)
+        self.cpus = cpus
+        return self.cpu_limit()
+
+    def cpu_limit(self) -> dict:
+        return self.cgroup.describe() if self.cgroup else {**cpu_quota.NO_QUOTA, "accounting": "process tree (no cgroup here)"}
+
+    def cpu_seconds(self) -> float | None:
+        return self.cgroup.usage() if self.cgroup else None
 
     def settle(self) -> None:
         root = psutil.Process(self.process.pid)
@@ -157,7 +177,7 @@ class LocalTarget(Target):
         return self.process is not None and self.process.poll() is None
 
     def sampler(self) -> Sampler:
-        return QuotaSampler(self.process.pid, self.quota) if self.quota else TreeSampler(self.process.pid)
+        return CgroupSampler(self.process.pid, self.cgroup) if self.cgroup else TreeSampler(self.process.pid)
 
     def log_tail(self, lines: int = 15) -> str:
         return log_tail(self.log_path, lines)
@@ -183,7 +203,7 @@ class LocalTarget(Target):
             "worker_command_lines": sorted(set(child_lines)),
             "cores": self.cores,
             "cpus": self.cpus,
-            "cpu_limit": self.quota.describe() if self.quota else cpu_quota.NO_QUOTA,
+            "cpu_limit": self.cpu_limit(),
             "env": recorded_env(self.env()),
         }
 
@@ -192,8 +212,8 @@ class LocalTarget(Target):
             if self.process is not None:
                 stop_process_group(self.process)
         finally:
-            if self.quota:
-                self.quota.remove()
+            if self.cgroup:
+                self.cgroup.remove()
 
 
 class LocalGenerator(Generator):
@@ -282,28 +302,34 @@ class LocalGenerator(Generator):
                 stop_process_group(process, grace=5)
 
 
-class QuotaSampler(TreeSampler):
-    """A server under a CPU quota: its process tree, and how often the kernel throttled it in the window."""
+class CgroupSampler(TreeSampler):
+    """A server in a cgroup of its own: its CPU from the cgroup (exact), its memory from its
+    process tree, and how often the kernel throttled it in the window."""
 
-    def __init__(self, pid: int, quota: cpu_quota.Quota, interval: float = 0.25):
+    def __init__(self, pid: int, cgroup: cpu_quota.Cgroup, interval: float = 0.25):
         super().__init__(pid, interval)
-        self.quota = quota
+        self.cgroup = cgroup
         self.throttling: list[tuple[float, tuple[int, int, float]]] = []
 
-    def _take(self) -> None:
-        super()._take()
-        counts = self.quota.throttling()
+    def sample(self) -> tuple[float, int] | None:
+        tree = super().sample()
+        cpu = self.cgroup.usage()
+        if tree is None or cpu is None:
+            return tree
+        counts = self.cgroup.throttling()
         if counts is not None:
             self.throttling.append((time.time(), counts))
+        return cpu, tree[1]
 
     def usage(self, start: float | None = None, end: float | None = None) -> dict:
+        found = {**super().usage(start, end), "cpu_source": "cgroup"}
         inside = [c for t, c in self.throttling if (start is None or t >= start) and (end is None or t <= end)]
-        if len(inside) < 2:
-            return super().usage(start, end)
+        if len(inside) < 2 or not self.cgroup.cpus:
+            return found
         (periods0, throttled0, seconds0), (periods1, throttled1, seconds1) = inside[0], inside[-1]
         # Periods in which the server used its whole quota and had to wait: the budget at work.
         throttle = {"periods": periods1 - periods0, "throttled_periods": throttled1 - throttled0, "throttled_s": round(seconds1 - seconds0, 3)}
-        return {**super().usage(start, end), "throttle": throttle}
+        return {**found, "throttle": throttle}
 
 
 class ProcessesSampler(Sampler):
@@ -334,7 +360,7 @@ class LocalEngine(Engine):
     @classmethod
     def cpu_limit(cls, cpus: float, cores: list[int]) -> dict:
         """How a budget of `cpus` on `cores` is held here; refused when no CPU quota can be set."""
-        return cpu_quota.record(cpus, cores, cpu_quota.require(cpus, cores))
+        return cpu_quota.record(cpus, cores, cpu_quota.route_for(cpus, cores))
 
     def generator(self, cores: list[int]) -> LocalGenerator:
         return LocalGenerator(self.run_dir, cores, self.settings)

@@ -143,12 +143,16 @@ class Master:
 
     def wait_spawned(self, users: int, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
+        state: dict = {}
         while time.monotonic() < deadline:
-            stats = self.stats()
-            if stats.get("state") == "running" and stats.get("user_count") == users:
+            try:
+                state = self.get("/lab/state").json()
+            except ValueError as problem:
+                raise LabError(f"the Locust master at {self.web_url} sent a state that is not JSON: {problem}") from None
+            if state.get("state") == "running" and state.get("user_count") == users:
                 return
             time.sleep(0.05)
-        raise LabError(f"Locust did not start all {users} users within {timeout:.0f} s (state {stats.get('state')}, {stats.get('user_count')} users)")
+        raise LabError(f"Locust did not start all {users} users within {timeout:.0f} s (state {state.get('state')}, {state.get('user_count')} users)")
 
     def watch(self, duration: float, workers: set[str], tick: Callable[[dict], None]) -> dict[str, str]:
         """Wait out the window, polling once a second; a worker that goes missing ends it early."""

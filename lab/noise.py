@@ -5,17 +5,20 @@ something else while this CPU wanted to run (steal). Over a step's window, the b
 the server's cores (the window less their idle time) minus what the lab's own processes used
 there is what a neighbour took; the same for Locust's cores.
 
-Busy time comes from the cpuidle driver's idle residency (/sys/devices/system/cpu/cpuN/cpuidle:
-exact, in microseconds) where there is one, else from /proc/stat (user + nice + system). The
-latter is sampled at each timer tick, and a server held to a CPU quota runs in bursts that
-start and end on timer events: measured at 0.4 core (fastapi, wrk, 5 s), /proc/stat counted
-2.99 s busy on the server's core where it was busy 2.02 s and the server used 1.92 s. The
-record says which source it used (`busy_source`). The rule that turns those numbers
-into a "disturbed" step is analysis.stats.disturbed (its threshold, NOISE_LIMIT, lives there).
+Busy time is the window less the cores' idle time, both exact: the cpuidle driver's idle
+residency (/sys/devices/system/cpu/cpuN/cpuidle, in microseconds) where there is one, else
+/proc/stat's idle and iowait columns, which a tickless kernel (NO_HZ, every distribution's)
+counts from the moments a core goes idle and wakes, not from its timer ticks. /proc/stat's
+user, nice and system columns are sampled at each tick instead, and a server held to a CPU
+quota runs in bursts that start and end on timer events: measured at 0.4 core (a busy loop,
+5 s, 10 ms period), they counted 3.41 s where the cgroup's exact accounting said 2.00 s and
+the idle columns gave 2.02 s (docs/noise.md). The record says which source it used
+(`busy_source`). The rule that turns those numbers into a "disturbed" step is
+analysis.stats.disturbed (its threshold, NOISE_LIMIT, lives there).
 
 What counts as the lab's own:
 - the server's processes and Locust's (the engine's samplers: pinned to those cores, so all
-  their CPU time was spent there);
+  their CPU time was spent there), and the idle fillers on the server's cores (lab/filler.py);
 - processes that are not pinned but work for the lab: the runner itself, the PostgreSQL
   backends connected to the lab's own database (the machine's PostgreSQL is not pinned) and,
   on the docker engine, the Docker daemons that answer the runner's stats calls. Which core
@@ -56,9 +59,10 @@ DOCKER_DAEMONS = ("dockerd", "containerd", "containerd-shim-runc-v2", "container
 class CpuTimes:
     """One CPU's cumulative seconds since boot."""
 
-    busy: float  # user + nice + system (guest time is inside user)
+    busy: float  # user + nice + system (guest time is inside user): sampled at timer ticks
     irq: float  # irq + softirq
     steal: float
+    idle: float = 0.0  # idle + iowait: exact on a tickless kernel
 
 
 def parse_proc_stat(text: str) -> dict[int, CpuTimes]:
@@ -70,8 +74,8 @@ def parse_proc_stat(text: str) -> dict[int, CpuTimes]:
             continue
         # user nice system idle iowait irq softirq steal [guest guest_nice], in USER_HZ ticks
         ticks = [int(value) for value in fields] + [0] * (8 - len(fields))
-        user, nice, system, _idle, _iowait, irq, softirq, steal = ticks[:8]
-        cpus[int(name[3:])] = CpuTimes((user + nice + system) / USER_HZ, (irq + softirq) / USER_HZ, steal / USER_HZ)
+        user, nice, system, idle, iowait, irq, softirq, steal = ticks[:8]
+        cpus[int(name[3:])] = CpuTimes((user + nice + system) / USER_HZ, (irq + softirq) / USER_HZ, steal / USER_HZ, (idle + iowait) / USER_HZ)
     return cpus
 
 
@@ -100,7 +104,7 @@ def read_idle(cpus: list[int], pattern: str = CPUIDLE) -> dict[int, float] | Non
 def role_times(cpus: dict[int, CpuTimes], cores: list[int]) -> CpuTimes:
     """The summed times of a role's cores."""
     present = [cpus[core] for core in cores if core in cpus]
-    return CpuTimes(sum(c.busy for c in present), sum(c.irq for c in present), sum(c.steal for c in present))
+    return CpuTimes(sum(c.busy for c in present), sum(c.irq for c in present), sum(c.steal for c in present), sum(c.idle for c in present))
 
 
 def share_on(cores: list[int], allowed: set[int]) -> float:
@@ -142,11 +146,11 @@ def foreign(first: Snapshot, last: Snapshot, roles: dict[str, list[int]], lab_ra
         capacity = wall * len(cores)
         lab, steal = pinned * wall + helpers, after.steal - before.steal
         if exact and all(core in first.idle and core in last.idle for core in cores):
-            # Interrupt time is kept apart here too (the ticks that landed in it): the lab's own network traffic.
             idle = sum(last.idle[core] - first.idle[core] for core in cores)
-            busy = max(capacity - idle - steal - (after.irq - before.irq), 0.0)
         else:
-            busy = after.busy - before.busy
+            idle = after.idle - before.idle
+        # Interrupt time is kept apart (the ticks that landed in it): the lab's own network traffic.
+        busy = max(capacity - idle - steal - (after.irq - before.irq), 0.0)
         left = max(busy - lab, 0.0)  # a little below zero is the samplers' rounding, not negative noise
         return {
             "busy_cpu_s": round(busy * scale, 3),
@@ -171,7 +175,7 @@ def foreign(first: Snapshot, last: Snapshot, roles: dict[str, list[int]], lab_ra
     return {
         "cores": everything,
         "window_s": round(window, 3),
-        "busy_source": "cpuidle" if exact else "proc_stat",
+        "busy_source": "cpuidle" if exact else "proc_stat_idle",
         **{key: total[key] for key in ("busy_cpu_s", "lab_cpu_s", "foreign_cpu_s", "irq_cpu_s", "steal_cpu_s")},
         "all_cores_foreign_percent": total["foreign_percent"],
         "worst_role": worst,

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from . import catalog, results
 from .calibrate import PROBE_SECONDS
-from .cpu_quota import MIN_CPUS, MIN_QUOTA_US, PERIOD_US
+from .reference import SECONDS as REFERENCE_SECONDS
+from .cpu_quota import MIN_CPUS
 from .catalog import Framework, LabError, Profile, Scenario
 
 # Scenarios the bare baseline apps answer, so they can give a ceiling.
@@ -27,11 +28,11 @@ MAX_CORE = 4095
 # (the master reports all users running about 2 s after /swarm, then one second to settle),
 # the window's start and stop (Locust's stop loop sleeps a second), the CSV downloads.
 # Measured on a 2-core machine (step.json locust.phases_s); lab/locust.py.
-STEP_OVERHEAD_SECONDS = 4.5
+STEP_OVERHEAD_SECONDS = 2.8
 WRK_OVERHEAD_SECONDS = 0.3
-# Per target (frameworks and bare apps): stopping it after the probes and starting it again at
-# the chosen budget, healthy and through the contract (measured: about 3.5 s each at 0.4 core).
-RESTART_SECONDS = 3.5
+# A whole-core reference beyond its wrk window (lab/reference.py): lifting the quota and setting it
+# again (a container update, ~0.3 s).
+REFERENCE_OVERHEAD_SECONDS = 0.8
 
 
 @dataclass
@@ -100,19 +101,21 @@ class Plan:
         return [catalog.scenarios()[name] for name in names]
 
     def step_seconds(self, wrk: bool) -> float:
-        """Expected wall time of the matrix's steps (warm-ups and wrk included), for the time-left estimate."""
+        """Expected wall time of the matrix's steps (warm-ups, wrk and the references included), for the time-left estimate."""
         total = len(self.steps) * (STEP_OVERHEAD_SECONDS + self.duration) + len(self.frameworks) * len(self.scenarios) * self.warmup
         if wrk:
             total += sum(1 for s in self.scenarios if s.wrk_path) * len(self.frameworks) * (self.duration + WRK_OVERHEAD_SECONDS)
+            # The whole-core reference before each json step at the highest level (lab/reference.py).
+            references = sum(1 for step in self.steps if step.scenario == "json" and step.users == max(self.users))
+            total += references * 2 * (min(self.duration, REFERENCE_SECONDS) + REFERENCE_OVERHEAD_SECONDS)
         return total
 
     def calibration_seconds(self) -> float:
-        """Probing every framework, plus starting the targets again at the chosen budget."""
+        """Probing every framework (the budget is then set on the running servers)."""
         if not self.calibrate:
             return 0
         probes = len(self.frameworks) * len(self.ceiling_scenarios())
-        restarts = len(self.frameworks) + (len(self.baselines()) if self.ceilings else 0)
-        return probes * (STEP_OVERHEAD_SECONDS + PROBE_SECONDS + self.warmup) + restarts * RESTART_SECONDS
+        return probes * (STEP_OVERHEAD_SECONDS + PROBE_SECONDS + self.warmup)
 
     def baselines(self) -> set[str]:
         return {f.baseline for f in self.frameworks if f.baseline}
@@ -121,7 +124,8 @@ class Plan:
         if not self.ceilings:
             return 0
         each = STEP_OVERHEAD_SECONDS + self.duration + self.warmup + ((self.duration + WRK_OVERHEAD_SECONDS) if wrk else 0)
-        return len(self.baselines()) * len(self.ceiling_scenarios()) * each
+        references = len(self.baselines()) * 2 * (min(self.duration, REFERENCE_SECONDS) + REFERENCE_OVERHEAD_SECONDS) if wrk and "json" in [s.name for s in self.ceiling_scenarios()] else 0
+        return len(self.baselines()) * len(self.ceiling_scenarios()) * each + references
 
 
 def whole_numbers(text: str | None, what: str, low: int, high: int) -> list[int] | None:
@@ -167,15 +171,26 @@ def parse_cores(text: str | None) -> list[int] | None:
     return sorted(set(cores))
 
 
+# Locust's default cores on a bigger machine: the cores after the server's, up to this many (one
+# worker process each), leaving the last core to the runner and the system. On 8 cores: server
+# on 0, Locust on 1-6: enough for a server's whole core with no quota (README, "Whole cores").
+MAX_DEFAULT_LOCUST_CORES = 6
+
+
 def plan_cores(server: list[int] | None, generator: list[int] | None, usable: list[int]) -> tuple[list[int], list[int]]:
-    """Server and Locust on separate cores; refuse what this machine cannot give."""
+    """Server and Locust on separate cores; refuse what this machine cannot give.
+
+    By default the server gets one core and Locust the next ones (2 cores: one; 3: one; 4: two;
+    8: six), so that on a bigger machine the server keeps a whole core with no quota."""
     if len(usable) < 2:
         raise LabError(
             f"this machine lets the lab use {len(usable)} core ({usable}); the server and Locust need one each, "
             "on separate cores, or the generator steals the server's CPU. Run on a machine with 2 or more cores."
         )
     server = server or [usable[0]]
-    generator = generator or [usable[-1]]
+    if not generator:
+        rest = [core for core in usable if core not in server]
+        generator = rest[: max(1, min(len(rest) - 1, MAX_DEFAULT_LOCUST_CORES))] or [usable[-1]]
     for role, cores in (("server", server), ("locust", generator)):
         outside = sorted(set(cores) - set(usable))
         if outside:
@@ -213,8 +228,8 @@ def parse_budget(text: str | None, server_cores: list[int]) -> tuple[str, float]
         raise LabError(f"server budget {text} cores leaves the server no CPU; {works}")
     if cpus < MIN_CPUS:
         raise LabError(
-            f"server budget {text} cores is below {MIN_CPUS:g}, the smallest CPU quota the kernel takes "
-            f"({MIN_QUOTA_US // 1000} ms per {PERIOD_US // 1000} ms period); use {MIN_CPUS:g} to {cores}"
+            f"server budget {text} cores is below {MIN_CPUS:g}, the smallest budget the lab holds a server to "
+            f"(below it a framework answers the contract too slowly to tell from a broken one); use {MIN_CPUS:g} to {cores}"
         )
     if cpus > cores:
         plural = "core" if cores == 1 else "cores"

@@ -9,7 +9,8 @@ Stdlib only: the analysis imports this on any machine.
     version 2   one Locust master per run: locust.workers per step, timings in the manifest
                 (later, still version 2: step.noise, the neighbour-noise guard's numbers, lab/noise.py;
                 an optional field that a reader without it ignores and a record without it
-                leaves None, so no new version; likewise manifest.budget, the calibration)
+                leaves None, so no new version; likewise manifest.budget, the calibration, and
+                step.reference with manifest.fidelity, the whole-core reference, lab/reference.py)
 """
 
 import json
@@ -54,6 +55,8 @@ class Manifest:
     wrk: dict = field(default_factory=dict)
     # The server's CPU budget and how it was chosen (lab/calibrate.py): mode, cpus, probes, needs.
     budget: dict = field(default_factory=dict)
+    # Per target: its requests per CPU-second at the budget over those on its whole cores (lab/reference.py).
+    fidelity: dict = field(default_factory=dict)
     timings: dict = field(default_factory=dict)
     manifest_version: int = MANIFEST_VERSION
 
@@ -73,6 +76,8 @@ class StepRecord:
     server: dict = field(default_factory=dict)
     wrk: dict | None = None
     noise: dict | None = None  # CPU time others took on the lab's cores in the window (lab/noise.py)
+    # wrk on the same server on its whole cores, no quota, right before the window (lab/reference.py).
+    reference: dict | None = None
     step_version: int = STEP_VERSION
 
 

@@ -2,14 +2,17 @@
 
 A step is skipped when its target is unavailable, or its database is and it needs one; the
 first step of each (target, scenario) is preceded by a warm-up that is thrown away; a step
-that writes to the database starts from the seed data. The window itself is Locust's
+that writes to the database starts from the seed data; a json step at the run's highest level
+is preceded by the whole-core reference (lab/reference.py). The window itself is Locust's
 (lab/locust.py); the server's CPU and memory, and the Locust processes', are sampled around it.
 """
 
+import subprocess
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 
-from . import database, records, results, wrk
+from . import database, records, reference, results, wrk
 from .calibrate import PROBE_SECONDS
 from .catalog import LabError, Scenario
 from .engine import Generator
@@ -21,7 +24,8 @@ from .targets import TargetSet
 
 class StepRunner:
     def __init__(self, run_dir: Path, plan: Plan, targets: TargetSet, generator: Generator, database_url: str | None,
-                 wrk_path: str | None, tick: Callable[[dict], None] = lambda stats: None, engine: str = "local"):  # fmt: skip
+                 wrk_path: str | None, tick: Callable[[dict], None] = lambda stats: None, engine: str = "local",
+                 with_reference: bool = False):  # fmt: skip
         self.run_dir = run_dir
         self.plan = plan
         self.targets = targets
@@ -32,6 +36,10 @@ class StepRunner:
         self.tick = tick
         self.warmed: set[tuple[str, str]] = set()
         self.engine = engine
+        # Measure the whole-core reference beside each json step at the highest level (lab/reference.py).
+        self.with_reference = with_reference
+        # The idle fillers on the server's cores while the targets run under a quota (lab/filler.py), set by the runner.
+        self.filler = None
         # The cores whose other users the noise guard measures (lab/noise.py).
         self.roles = {"server": plan.server_cores, "locust": plan.locust_cores}
 
@@ -53,7 +61,11 @@ class StepRunner:
                 database.reset(self.database_url)
             except LabError as problem:
                 return self.finish(folder, record, "failed", str(problem))
+        referenced = self.with_reference and scenario.name == reference.SCENARIO and step.users == max(self.plan.users)
+        before = self.reference(step.framework, scenario, step.users) if referenced else None
         self.measure(record, scenario, folder, self.warmup_for(step.framework, scenario))
+        if referenced:
+            self.add_reference(record, before, scenario, folder)
         if record.status == "ok" and self.wants_wrk(step, scenario):
             self.add_wrk(record, scenario, folder)
         return record
@@ -63,7 +75,11 @@ class StepRunner:
         a generator that can reach it) and Locust's (what this generator can deliver)."""
         folder = self.run_dir / "ceiling" / baseline / scenario.name / f"u{users:04d}"
         record = StepRecord(baseline, scenario.name, users, 0, kind="ceiling", started_at=results.now_iso())
+        referenced = self.with_reference and scenario.name == reference.SCENARIO
+        before = self.reference(baseline, scenario, users) if referenced else None
         self.measure(record, scenario, folder, self.warmup_for(baseline, scenario))
+        if referenced:
+            self.add_reference(record, before, scenario, folder)
         if record.status == "ok" and self.wrk_path and scenario.wrk_path:
             self.add_wrk(record, scenario, folder)
         return record
@@ -76,8 +92,23 @@ class StepRunner:
 
     def add_wrk(self, record: StepRecord, scenario: Scenario, folder: Path) -> None:
         """wrk on the same target at the same connections, right after its window, into its step.json."""
-        record.wrk = wrk.run(self.targets.targets[record.framework].url + scenario.wrk_path, record.users, self.plan.duration, self.plan.locust_cores)
+        target = self.targets.targets[record.framework]
+        record.wrk = wrk.run(target.url + scenario.wrk_path, record.users, self.plan.duration, self.plan.locust_cores, cpu=target.cpu_seconds)
         records.write(folder / "step.json", record)
+
+    def add_reference(self, record: StepRecord, before: dict, scenario: Scenario, folder: Path) -> None:
+        """The whole-core reference of a step: wrk before its window and after it (lab/reference.py), into its step.json."""
+        after = self.reference(record.framework, scenario, record.users) if record.status == "ok" else {"problem": "the step was not measured"}
+        record.reference = reference.bracket(before, after)
+        records.write(folder / "step.json", record)
+
+    def reference(self, name: str, scenario: Scenario, users: int) -> dict:
+        """The target on its whole cores with wrk, beside its window (lab/reference.py); or why not."""
+        try:
+            return reference.measure(self.targets.targets[name], scenario.wrk_path, users, min(self.plan.duration, reference.SECONDS),
+                                     self.plan.locust_cores, self.plan.server_cpus, self.filler)  # fmt: skip
+        except (LabError, subprocess.SubprocessError, OSError) as problem:
+            return {"problem": str(problem)}
 
     def wants_wrk(self, step: Step, scenario: Scenario) -> bool:
         # Once per framework and scenario, at the highest level: enough for the ratio, cheap in time.
@@ -105,7 +136,8 @@ class StepRunner:
         self.generator.ensure_workers()
         window = None
         try:
-            with target.sampler() as server, self.generator.sampler() as locust, self.noise_sampler() as noise:
+            with (target.sampler() as server, self.generator.sampler() as locust, self.noise_sampler() as noise,
+                  self.filler.sampler() if self.filler else nullcontext() as filler):  # fmt: skip
                 window = self.master.measure(scenario.user_class, target.load_url, record.users, duration or self.plan.duration,
                                              self.expected_workers(), warmup, self.tick)  # fmt: skip
         except LabError as problem:
@@ -135,7 +167,11 @@ class StepRunner:
                 "phases_s": window.phases,
             }
             record.server = {"cores": self.plan.server_cores, "cpus": self.plan.server_cpus, **server.usage(start, end)}
-            record.noise = noise.record(start, end, {"server": record.server["cpu_percent"], "locust": record.locust["processes"]["cpu_percent"]})
+            if filler is not None:
+                record.server["filler_cpu_percent"] = filler.usage(start, end)["cpu_percent"]
+            # The lab's own CPU on the server's cores: the server, and the idle fillers there.
+            own = None if record.server["cpu_percent"] is None else record.server["cpu_percent"] + (record.server.get("filler_cpu_percent") or 0)
+            record.noise = noise.record(start, end, {"server": own, "locust": record.locust["processes"]["cpu_percent"]})
             folder.mkdir(parents=True, exist_ok=True)
             for name, text in window.csv.items():
                 (folder / f"locust_{name}.csv").write_text(text)

@@ -124,6 +124,20 @@ class TargetSet:
         if target:
             target.stop()
 
+    def limit(self, cpus: float) -> None:
+        """Hold every running target to `cpus` cores from now on (a quota set on the running servers)."""
+        for name, target in self.targets.items():
+            if not self.ready(name):
+                continue
+            try:
+                limit = target.limit(cpus)
+            except LabError as problem:
+                self.drop(name, str(problem))
+                continue
+            record = self.records["baselines" if target.framework.kind == "baseline" else "targets"].get(name)
+            if record is not None:
+                record.update(cpus=cpus, cpu_limit=limit)
+
     def ready(self, name: str) -> bool:
         return name in self.targets and name not in self.unavailable
 

@@ -1,13 +1,19 @@
-"""wrk, where installed, as a second opinion on the generator: same target, same connections.
+"""wrk, where installed: a C client that can reach what a server gives.
 
-Locust is Python and pays per request; wrk is C. Their ratio on the same target
-shows how much of a number is the generator's limit rather than the server's.
+Locust is Python and pays per request; wrk is C. The lab runs wrk for three things, each on
+the generator's cores at the same connections as Locust: a second opinion on the generator
+(same target, same budget), each bare app's ceiling, and the whole-core reference
+(lab/reference.py). Each run also counts the server's CPU seconds over wrk's whole run
+(`cpu`, from the target's cgroup), so requests per CPU-second need no window alignment.
 """
 
 import os
 import re
+import resource
 import shutil
 import subprocess
+import time
+from collections.abc import Callable
 
 
 def available() -> str | None:
@@ -35,11 +41,28 @@ def parse(output: str) -> dict:
     }
 
 
-def run(url: str, connections: int, seconds: int, cores: list[int]) -> dict:
-    """One wrk thread on the generator's cores (Locust runs one process there too)."""
-    command = ["wrk", "--threads", "1", "--connections", str(connections), "--duration", f"{seconds}s", "--latency", url]
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run(url: str, connections: int, seconds: float, cores: list[int], cpu: Callable[[], float | None] | None = None) -> dict:
+    """wrk on the generator's cores, one thread per core; with `cpu`, the server's CPU over the run."""
+    threads = max(1, min(len(cores), connections))
+    command = ["wrk", "--threads", str(threads), "--connections", str(connections), "--duration", f"{seconds:g}s", "--latency", url]
     cores_set = set(cores)
+    before = cpu() if cpu else None
+    own, started = children_cpu(), time.monotonic()
     result = subprocess.run(
         command, capture_output=True, text=True, timeout=seconds + 30, preexec_fn=lambda: os.sched_setaffinity(0, cores_set)
     )
-    return {"command": command, "exit_code": result.returncode, **parse(result.stdout), "output": result.stdout[-2000:]}
+    wall, own = time.monotonic() - started, children_cpu() - own
+    after = cpu() if cpu else None
+    found = {"command": command, "exit_code": result.returncode, **parse(result.stdout), "output": result.stdout[-2000:],
+             # How full wrk kept its cores: at 90% or more, wrk too may have set the number.
+             "wrk_cpu_percent": round(100 * own / (wall * len(cores_set)), 1) if wall > 0 else None}  # fmt: skip
+    if before is not None and after is not None and after > before:
+        found["server_cpu_s"] = round(after - before, 4)
+        if found.get("requests"):
+            found["requests_per_cpu_s"] = round(found["requests"] / (after - before), 1)
+    return found

@@ -7,6 +7,9 @@ two routes below, which the web UI lacks:
                              master resets its stats: the window starts empty, ramp excluded
     POST /lab/window/stop    the master stops the users, every worker flushes its last
                              numbers, and the window's facts come back as JSON
+    GET  /lab/state          the master's state and user count now (Locust keeps what
+                             /stats/requests says for 2 s, so a runner waiting on the
+                             ramp would wait up to 2 s more than the ramp takes)
 
 Why a flush: a worker sends its numbers every 3 s (WORKER_REPORT_INTERVAL). A plain
 /stats/reset on the master would let up to 3 s of ramp arrive after the reset and count in
@@ -101,6 +104,7 @@ class MasterWindow:
         runner.register_message("lab_flushed", self.on_flushed)
         web_ui.app.add_url_rule("/lab/window/start", "lab_window_start", self.start, methods=["POST"])
         web_ui.app.add_url_rule("/lab/window/stop", "lab_window_stop", self.stop, methods=["POST"])
+        web_ui.app.add_url_rule("/lab/state", "lab_state", self.state, methods=["GET"])
 
     def on_flushed(self, environment, msg, **_kwargs):
         reply = dict(msg.data)
@@ -130,6 +134,11 @@ class MasterWindow:
         self.window_start = stats.start_time
         self.master_cpu = cpu_now()
         return jsonify({"window_start": self.window_start, "workers": sorted(replies), "silent": silent, "users": self.runner.user_count})
+
+    def state(self):
+        from flask import jsonify
+
+        return jsonify({"state": self.runner.state, "user_count": self.runner.user_count})
 
     def forget_cached_stats(self) -> None:
         """Locust memoizes GET /stats/requests for 2 s: a poll from a web UI page (or the runner's own

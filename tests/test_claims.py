@@ -8,16 +8,19 @@ import pandas as pd
 import pytest
 
 from analysis.claims import (
-    DISTURBED, FAILS, FREE_COST, GENERATOR_BOUND, HOLDS, NOT_TESTED, PARTLY, RATIO_TOLERANCE, check_claims, combined_verdict,
-    faster_verdict, interface_verdict, ratio_verdict, validation_verdict,
+    DISTURBED, FAILS, FIDELITY_NOT_MEASURED, FREE_COST, GENERATOR_BOUND, HOLDS, METHOD_DEPENDENT, METHOD_TOLERANCE, NOT_TESTED, PARTLY,
+    RATIO_TOLERANCE, check_claims, combined_verdict, faster_verdict, interface_verdict, ratio_verdict, validation_verdict,
 )  # fmt: skip
 from analysis.stats import summarise
 from analysis.tables import level_summary
 
 
-def peak(*repeats: float, bound: bool = False, disturbed: bool = False) -> pd.Series:
+def peak(*repeats: float, bound: bool = False, disturbed: bool = False, faithful: bool | None = True, whole: float | None = None) -> pd.Series:
+    """`whole`: req/s on the whole cores (the reference); by default 2.5x the budget's, so ratios agree both ways."""
     summary = summarise(repeats)
-    return pd.Series({"rps": summary["median"], "generator_bound": bound, "disturbed": disturbed, "unstable": False, "_summary": summary})
+    whole = 2.5 * summary["median"] if whole is None and faithful is not None else whole
+    return pd.Series({"rps": summary["median"], "generator_bound": bound, "disturbed": disturbed, "unstable": False, "_summary": summary,
+                      "faithful": faithful, "reference_rps": whole})  # fmt: skip
 
 
 # Repeats that do not overlap one another (rankable) or do (a tie).
@@ -44,6 +47,19 @@ SLOWISH = peak(1000, 1050, 1070)
         pytest.param(FAST, SLOW, 1.5, PARTLY, id="same-order-larger-margin"),
         pytest.param(SLOW, FAST, 4.0, FAILS, id="order-reversed"),
         pytest.param(NEAR_FAST, SLOWISH, 3.0, FAILS, id="same-order-but-repeats-overlap"),
+        # The method's fidelity (lab/reference.py): judged only on numbers the budget did not bend.
+        pytest.param(peak(3900, 4000, 4100, faithful=None), SLOW, 4.0, FIDELITY_NOT_MEASURED, id="fast-fidelity-not-measured"),
+        pytest.param(FAST, peak(990, 1000, 1010, faithful=None), 4.0, FIDELITY_NOT_MEASURED, id="slow-fidelity-not-measured"),
+        pytest.param(peak(3900, 4000, 4100, disturbed=True, faithful=None), SLOW, 4.0, DISTURBED, id="disturbed-before-fidelity"),
+        pytest.param(peak(3900, 4000, 4100, faithful=False), SLOW, 4.0, METHOD_DEPENDENT, id="fast-unfaithful"),
+        pytest.param(FAST, peak(990, 1000, 1010, faithful=False), 4.0, METHOD_DEPENDENT, id="slow-unfaithful"),
+        # Both faithful, but the budget's 4.0 against the whole cores' 4.0 x 1.11: the methods disagree, never "holds".
+        pytest.param(peak(3900, 4000, 4100, whole=10_000 * METHOD_TOLERANCE * 1.01), peak(990, 1000, 1010, whole=2500), 4.0,
+                     METHOD_DEPENDENT, id="ratios-disagree-beyond-the-tolerance"),
+        pytest.param(peak(3900, 4000, 4100, whole=10_000 * METHOD_TOLERANCE * 0.99), peak(990, 1000, 1010, whole=2500), 4.0,
+                     HOLDS, id="ratios-agree-within-the-tolerance"),
+        pytest.param(peak(3900, 4000, 4100, whole=10_000 / (METHOD_TOLERANCE * 1.01)), peak(990, 1000, 1010, whole=2500), 4.0,
+                     METHOD_DEPENDENT, id="whole-core-ratio-smaller"),
     ],
 )
 def test_ratio_verdict(fast, slow, post_ratio, expected):
@@ -64,6 +80,9 @@ def test_ratio_verdict(fast, slow, post_ratio, expected):
         pytest.param([HOLDS, NOT_TESTED], NOT_TESTED, id="one-not-tested"),
         pytest.param([HOLDS, FAILS], PARTLY, id="holds-and-fails"),
         pytest.param([PARTLY, FAILS], PARTLY, id="partly-and-fails"),
+        pytest.param([HOLDS, METHOD_DEPENDENT], METHOD_DEPENDENT, id="one-method-dependent"),
+        pytest.param([METHOD_DEPENDENT, FIDELITY_NOT_MEASURED], FIDELITY_NOT_MEASURED, id="not-measured-before-method-dependent"),
+        pytest.param([GENERATOR_BOUND, FIDELITY_NOT_MEASURED], GENERATOR_BOUND, id="generator-bound-before-fidelity"),
     ],
 )
 def test_combined_verdict(verdicts, expected):
@@ -135,7 +154,9 @@ def tidy_rows(scenario: str, framework: str, rps: list[float], disturbed: list[b
         {"kind": "step", "scenario": scenario, "framework": framework, "users": users, "repeat": i + 1, "status": "ok", "rps": value,
          "requests": int(value * 4), "failures": 0, "generator_bound": False, "disturbed": shaken, "foreign_percent": 40.0 if shaken else 1.0,
          "steal_percent": 0.0, "p50_ms": 1.0, "p95_ms": 2.0, "p99_ms": 3.0, "locust_cpu_percent": 50.0, "locust_demand_percent": 55.0,
-         "server_cpu_percent": 95.0, "server_peak_rss_mb": 80.0, "requests_per_cpu_second": value, "wrk_rps": None}  # fmt: skip
+         "server_cpu_percent": 95.0, "server_peak_rss_mb": 80.0, "requests_per_cpu_second": value, "wrk_rps": None,
+         # The whole-core reference beside each repeat: 2.5x the budget's req/s at the same cost per request.
+         "reference_rps": 2.5 * value, "reference_requests_per_cpu_second": value, "fidelity": 1.0}  # fmt: skip
         for i, (value, shaken) in enumerate(zip(rps, disturbed))
     ]
 
@@ -159,5 +180,26 @@ def test_without_disturbance_the_same_numbers_get_the_rules_verdicts():
     rows = tidy_rows("json", "fastapi", [4000, 4050, 3950]) + tidy_rows("json", "flask", [1000, 1010, 990])
     table = check_claims(level_summary(pd.DataFrame(rows)), MANIFEST)
     assert table.loc["1/2", "verdict"] == ratio_verdict(peak(4000, 4050, 3950), peak(1000, 1010, 990), 34000 / 9000) == HOLDS
+    assert table.loc["1/2", "this run"] == "4.00 at the budget; 4.00 on the whole cores"
     assert table.loc["1/3", "verdict"] == NOT_TESTED
     assert "disturbed" not in table.loc["1/2", "conditions"]
+
+
+def test_a_ratio_the_budget_bent_is_method_dependent_with_both_numbers():
+    # fastapi's cost per request at the budget was 0.8 of its whole core's: its numbers are marked, its ratios not judged.
+    rows = [dict(row, fidelity=0.8, reference_rps=row["rps"] * 2.5 / 0.8) for row in tidy_rows("json", "fastapi", [4000, 4050, 3950])]
+    rows += tidy_rows("json", "flask", [1000, 1010, 990])
+    levels = level_summary(pd.DataFrame(rows))
+    table = check_claims(levels, MANIFEST)
+    assert table.loc["1/2", "verdict"] == METHOD_DEPENDENT
+    assert table.loc["1/2", "this run"] == "4.00 at the budget; 5.00 on the whole cores"
+    assert table.loc["1", "verdict"] == f"{METHOD_DEPENDENT} (by its ratios)"
+    assert table.loc["1", "this run"].startswith("4,000 req/s‡")
+
+
+def test_without_a_reference_no_throughput_claim_is_judged():
+    rows = tidy_rows("json", "fastapi", [4000, 4050, 3950]) + tidy_rows("json", "flask", [1000, 1010, 990]) + tidy_rows("json", "django", [800, 810, 790])
+    rows = [{key: value for key, value in row.items() if key not in ("reference_rps", "reference_requests_per_cpu_second", "fidelity")} for row in rows]
+    table = check_claims(level_summary(pd.DataFrame(rows)), MANIFEST)
+    assert {table.loc[claim, "verdict"] for claim in ("1/2", "1/3", "2/3")} == {FIDELITY_NOT_MEASURED}
+    assert table.loc["1", "verdict"] == f"{FIDELITY_NOT_MEASURED} (by its ratios)"

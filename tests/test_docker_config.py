@@ -14,8 +14,6 @@ from conftest import ROOT
 from lab import catalog
 
 SERVICES = catalog.services()
-# The override the runner adds to publish PostgreSQL on the host (lab/docker.py database_server()).
-POSTGRES_PORT_FILE = "docker-compose.postgres-port.yml"
 BASE = "python:3.12.12-slim-bookworm"
 
 
@@ -67,16 +65,42 @@ def test_postgres_is_reachable_only_on_the_compose_network(config):
         assert config["services"][name]["environment"]["DATABASE_URL"].startswith(f"postgresql://postgres:{password}@postgres:5432/")
 
 
-def test_published_postgres_needs_a_password_and_only_loopback():
-    # The runner's way (lab/docker.py): published on the host for it to create and seed its database.
-    refused = compose("--file", str(ROOT / POSTGRES_PORT_FILE), "config", "--quiet")
+@pytest.fixture(scope="module")
+def bench_override(tmp_path_factory) -> str:
+    """The override the runner writes into each run folder (lab/docker.py bench_override)."""
+    from lab.docker import bench_override
+    from lab.settings import GeneratorSettings
+
+    path = tmp_path_factory.mktemp("run") / "compose.bench.yml"
+    path.write_text(bench_override(list(SERVICES.values()), "127.0.0.1", 15432, GeneratorSettings()))
+    return str(path)
+
+
+def test_the_benchs_database_needs_a_password_and_listens_on_loopback_only(bench_override):
+    refused = compose("--file", bench_override, "config", "--quiet")
     assert refused.returncode != 0
     assert "POSTGRES_PASSWORD" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
-    published = compose_config(POSTGRES_PORT_FILE, POSTGRES_PASSWORD="runner-made")
-    postgres = published["services"]["postgres"]
-    assert [(p["host_ip"], p["published"], p["target"]) for p in postgres["ports"]] == [("127.0.0.1", "15432", 5432)]
+    bench = compose_config(bench_override, POSTGRES_PASSWORD="runner-made", LAB_DATABASE="lab_bench")
+    postgres = bench["services"]["postgres"]
+    assert postgres["network_mode"] == "host" and "ports" not in postgres
+    assert postgres["command"] == ["postgres", "-c", "listen_addresses=127.0.0.1", "-c", "port=15432"]
     assert postgres["environment"]["POSTGRES_PASSWORD"] == "runner-made"
-    assert published["services"]["flask"]["environment"]["DATABASE_URL"].startswith("postgresql://postgres:runner-made@postgres:5432/")
+    assert bench["services"]["flask"]["environment"]["DATABASE_URL"] == "postgresql://postgres:runner-made@127.0.0.1:15432/lab_bench"
+
+
+def test_the_bench_runs_every_container_on_the_hosts_network_with_no_cpu_limit_at_creation(bench_override):
+    # The runner sets and lifts the quota on the running containers (DockerTarget.limit); workers follow the whole cores.
+    bench = compose_config(bench_override, POSTGRES_PASSWORD="runner-made", SERVER_CORE_COUNT="2")
+    for name in [*SERVICES, "postgres", "master", "worker"]:
+        service = bench["services"][name]
+        assert service["network_mode"] == "host" and not service.get("ports"), name
+    for name in SERVICES:
+        service = bench["services"][name]
+        assert "cpus" not in service and service["environment"]["HOST"] == "127.0.0.1" and service["environment"]["CPUS"] == "2", name
+    assert "--master-bind-host" in bench["services"]["master"]["command"] and not bench["services"]["worker"].get("sysctls")
+    # Plain `docker compose up` is untouched: the compose network, published ports.
+    plain = compose_config()
+    assert "network_mode" not in plain["services"]["flask"] and plain["services"]["flask"]["ports"]
 
 
 def test_runner_makes_its_own_password_and_writes_no_file(monkeypatch):
@@ -161,11 +185,13 @@ def test_every_container_is_hardened(config):
 
 
 def test_services_share_one_cpu_budget_and_locust_gets_its_own_cores(config):
-    budgets = {(s["cpus"], s["cpuset"], s["environment"]["CPUS"]) for n, s in config["services"].items() if n in SERVICES}
-    assert budgets == {(1.0, "0", "1")}
+    budgets = {(s["cpus"], s["cpuset"]) for n, s in config["services"].items() if n in SERVICES}
+    assert budgets == {(1.0, "0")}
+    # No CPUS: start.sh counts the cores it may run on (nproc), so the workers follow the cpuset, not the quota.
+    assert not any("CPUS" in s["environment"] for n, s in config["services"].items() if n in SERVICES)
     assert config["services"]["worker"]["cpuset"] == "1"
-    moved = compose_config(SERVER_CPUS="2", SERVER_CPUSET="0-1", LOCUST_CPUSET="2-3")
-    assert moved["services"]["flask"]["cpuset"] == "0-1" and moved["services"]["flask"]["environment"]["CPUS"] == "2"
+    moved = compose_config(SERVER_CPUS="1.5", SERVER_CPUSET="0-1", LOCUST_CPUSET="2-3")
+    assert moved["services"]["flask"]["cpuset"] == "0-1" and moved["services"]["flask"]["cpus"] == 1.5
     assert moved["services"]["worker"]["cpuset"] == "2-3"
 
 

@@ -10,7 +10,6 @@ another lab on one machine); by default everything is on 127.0.0.1.
 import csv
 import ipaddress
 import json
-import math
 import os
 import re
 import socket
@@ -370,12 +369,15 @@ def test_bench_manifest_records_the_containers(docker_run):
         # Measured inside the container, not read from the image tag.
         assert re.fullmatch(r"Python 3\.12\.\d+", target["python"])
         assert target["cores"] == manifest["cores"]["server"], name
-        # At the budget calibration chose (and the probes' restart): its CPUS, its worker formula.
-        assert target["env"]["CPUS"] == f"{manifest['budget']['cpus']:g}" == f"{manifest['cores']['server_cpus']:g}"
+        # Its worker formula for its whole cores; the budget calibration chose is the quota on the running container.
+        assert target["env"]["CPUS"] == str(len(manifest["cores"]["server"])) and target["network"] == "host"
+        assert target["cpus"] == manifest["budget"]["cpus"] == manifest["cores"]["server_cpus"]
+        if target["cpus"] < len(manifest["cores"]["server"]):
+            assert target["cpu_limit"]["quota_us"] == round(target["cpus"] * target["cpu_limit"]["period_us"]), target["cpu_limit"]
     assert manifest["budget"]["mode"] == "auto" and len(manifest["budget"]["probes"]) == len(FRAMEWORKS)
     for name in FRAMEWORKS:
         assert any(p.lower().startswith(name + "==") for p in manifest["targets"][name]["packages"])
-    assert manifest["targets"]["flask"]["workers"] == math.ceil(2 * manifest["budget"]["cpus"] + 1)
+    assert manifest["targets"]["flask"]["workers"] == 2 * len(manifest["cores"]["server"]) + 1
 
 
 def test_the_web_ui_shows_the_step_a_bench_runs(docker_run):
@@ -383,7 +385,7 @@ def test_the_web_ui_shows_the_step_a_bench_runs(docker_run):
     # The compose master is the bench's: the page shows the running step, its target and users.
     assert watched["stats"]["worker_count"] == 2 and watched["stats"]["state"] == "running"
     assert watched["stats"]["user_count"] == 4 and watched["stats"]["total_rps"] > 0
-    assert "http://fastapi:8001" in watched["dom"] and "RUNNING" in watched["dom"].upper(), watched["dom"][-2000:]
+    assert "http://127.0.0.1:8001" in watched["dom"] and "RUNNING" in watched["dom"].upper(), watched["dom"][-2000:]
     assert watched["screenshot"].read_bytes().startswith(b"\x89PNG") and watched["screenshot"].stat().st_size > 20_000
 
 

@@ -96,26 +96,31 @@ def test_fresh_clone_comes_up_with_no_setup_and_leaves_nothing(client, tmp_path)
 
 
 @pytest.mark.timeout(1800)
-def test_runner_publishes_the_database_only_with_its_own_password(client, tmp_path, monkeypatch):
-    from lab.docker import PROJECT, DockerEngine
+def test_runners_database_listens_on_loopback_only_with_its_own_password(client, tmp_path, monkeypatch):
+    from lab.docker import POSTGRES_PORT, PROJECT, DockerEngine
     from lab.settings import from_env
 
     monkeypatch.delenv("POSTGRES_PASSWORD", raising=False)
+    monkeypatch.delenv("LAB_BIND", raising=False)
     engine = DockerEngine(tmp_path, from_env())
     try:
         url = engine.database_server()
-        password = psycopg.conninfo.conninfo_to_dict(url)["password"]
-        assert len(password) == 32
+        info = psycopg.conninfo.conninfo_to_dict(url)
+        assert len(info["password"]) == 32 and (info["host"], int(info["port"])) == ("127.0.0.1", POSTGRES_PORT)
         # What the runner does with it from the host: its own database, created and seeded.
         bench = database.prepare(url)
         with psycopg.connect(bench, connect_timeout=5) as conn:
             assert conn.execute("SELECT count(*) FROM world").fetchone() == (10000,)
-        # The compose file's default password does not open the published port.
-        default = url.replace(f":{password}@", ":not-published@")
+        # The compose file's default password does not open it.
+        default = url.replace(f":{info['password']}@", ":not-published@")
         with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
             psycopg.connect(default.replace("/postgres", "/lab"), connect_timeout=5)
+        # On the host's network, listening on loopback alone (no port published, no other address).
         (container,) = client.containers.list(filters={"label": [f"{PROJECT_LABEL}={PROJECT}", "com.docker.compose.service=postgres"]})
-        assert [b["HostIp"] for b in container.ports["5432/tcp"]] == [BIND]
+        assert container.attrs["HostConfig"]["NetworkMode"] == "host" and not container.ports
+        listening = container.exec_run(["sh", "-c", "cat /proc/net/tcp"]).output.decode()
+        port = f"{POSTGRES_PORT:04X}"
+        assert [line.split()[1] for line in listening.splitlines()[1:] if line.split()[1].endswith(f":{port}") and line.split()[3] == "0A"] == [f"0100007F:{port}"]
     finally:
         engine.close()
     assert leftovers(client, PROJECT)["containers"] == []

@@ -83,6 +83,17 @@ class FakeTarget(Target):
     def sampler(self):
         return FakeSampler()
 
+    def limit(self, cpus):
+        self.script.calls.append(("limit", self.name, cpus))
+        self.cpus = float(cpus or 1)
+        return self.cpu_limit()
+
+    def cpu_limit(self):
+        return {"method": "fake", "cpus": self.cpus}
+
+    def cpu_seconds(self):
+        return None  # no cgroup: fidelity is not measured on the fake engine
+
     def stop(self):
         if self.running:
             self.script.calls.append(("stop", self.name))
