@@ -13,6 +13,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from records.layout import RESULTS
+
 from . import archive
 from .compare import LEGEND as COMPARE_LEGEND
 from .compare import compare, differences
@@ -21,7 +23,6 @@ from .report import build, disturbed_line, disturbed_steps, latest_run, load, su
 from .tables import DISTURBED_MARK, GENERATOR_MARK, UNSTABLE_MARK, to_markdown
 from .tidy import AnalysisError
 
-RESULTS = Path(__file__).resolve().parent.parent / "results"
 
 
 def resolve_run(run: str | None, results: Path) -> Path:

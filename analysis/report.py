@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from records import rules
+
 from . import servers, stats
 from .archive import UNPACKED
 from .charts import scenario_charts
@@ -54,7 +56,7 @@ def budget_line(budget: dict, cores: dict) -> str:
     """The server's CPU budget and how it was chosen (lab/calibrate.py), in the reader's words."""
     # A shared run's manifest is untrusted: numbers that are not numbers are "not recorded".
     try:
-        cpus, goal = float(budget.get("cpus", cores.get("server_cpus"))), float(budget.get("goal", 0.6))
+        cpus, goal = float(budget.get("cpus", cores.get("server_cpus"))), float(budget.get("goal", rules.HEADROOM_GOAL))
         found = budget.get("capacity_rps") or {}
         capacity = ", ".join(f"{str(pattern)[:40]} {float(rps):,.0f} req/s" for pattern, rps in list(found.items())[:4])
     except (TypeError, ValueError, AttributeError):
@@ -78,13 +80,13 @@ LEGEND = (
     f"answers (worst level); `vs fastest` is peak over the fastest framework's peak; `share of server ceiling` is peak "
     f"over the same server running a bare app with no framework (the rest is the framework's cost); `rank` says "
     f"`tie` where the repeats overlap the next faster framework's. Marks: `{GENERATOR_MARK}` generator-bound (Locust's "
-    f"cores >= {stats.GENERATOR_CPU_LIMIT:.0f}% busy, or within {stats.GENERATOR_CEILING_MARGIN:.0%} of Locust's own ceiling on that server, or under "
-    f"{stats.GENERATOR_WRK_RATIO} of wrk's figure on the same target, or short of headroom by calibration; the reasons are listed "
+    f"cores >= {rules.GENERATOR_CPU_LIMIT:.0f}% busy, or within {rules.GENERATOR_CEILING_MARGIN:.0%} of Locust's own ceiling on that server, or under "
+    f"{rules.GENERATOR_WRK_RATIO} of wrk's figure on the same target, or short of headroom by calibration; the reasons are listed "
     f"under 'Generator-bound numbers'): the number is a floor, not the target's limit; `{UNSTABLE_MARK}` unstable (repeats spread more than "
     f"{stats.UNSTABLE_SPREAD:.0%}): too noisy to rank on; `{DISTURBED_MARK}` disturbed (in a repeat, other processes' CPU time "
-    f"plus steal reached {stats.NOISE_LIMIT:.0f}% of the server's or Locust's cores): not this set-up's number, re-run; "
+    f"plus steal reached {rules.NOISE_LIMIT:.0f}% of the server's or Locust's cores): not this set-up's number, re-run; "
     f"`{UNFAITHFUL_MARK}` unfaithful (the budget changed what a request costs the server: its requests per CPU-second "
-    f"there are outside {stats.FIDELITY_BAND[0]:.2f}-{stats.FIDELITY_BAND[1]:.2f} of its whole cores', 'Does the method bend the answer?'); "
+    f"there are outside {rules.FIDELITY_BAND[0]:.2f}-{rules.FIDELITY_BAND[1]:.2f} of its whole cores', 'Does the method bend the answer?'); "
     f"`others' CPU %` is that share, worst repeat."
 )
 
@@ -95,7 +97,7 @@ FIDELITY_INTRO = (
     "that is never the limit here), then sets the quota again. **Fidelity** is the server's requests per CPU-second at "
     "the budget with the run's generator over those on its whole cores (median of the repeats, their range in "
     "brackets); a bare app's budget figure is wrk's. Inside "
-    f"{stats.FIDELITY_BAND[0]:.2f}-{stats.FIDELITY_BAND[1]:.2f} the budget served each request at the whole core's "
+    f"{rules.FIDELITY_BAND[0]:.2f}-{rules.FIDELITY_BAND[1]:.2f} the budget served each request at the whole core's "
     f"cost; outside it the target is marked `{UNFAITHFUL_MARK}`, and a ratio claim resting on it, or on a ratio that "
     "differs between the budget and the whole cores by more than 10%, is `method-dependent`, never `holds`."
 )
@@ -224,7 +226,7 @@ def disturbed_steps(frame: pd.DataFrame) -> list[str]:
     rows = frame[(frame["status"] == "ok") & frame["disturbed"].fillna(False).astype(bool)]
     return [
         f"{r.framework} {r.scenario} u={r.users}" + (f" r{r.repeat}" if r.kind == "step" else " (ceiling)")
-        + f": {stats.noise_words(r.foreign_percent, r.steal_percent, r.noise_role)}"
+        + f": {rules.noise_words(r.foreign_percent, r.steal_percent, r.noise_role)}"
         for r in rows.itertuples()
     ]
 
@@ -242,7 +244,7 @@ def header_blocks(report: Report) -> list[Block]:
     if shaken:
         blocks += [
             Block("p", f"**{disturbed_line(len(shaken))}** (marked `{DISTURBED_MARK}`; no verdict rests on them): other processes "
-                       f"took at least {stats.NOISE_LIMIT:.0f}% of the lab's cores while they were measured."),
+                       f"took at least {rules.NOISE_LIMIT:.0f}% of the lab's cores while they were measured."),
             Block("ul", items=shaken),
         ]  # fmt: skip
     return blocks + [Block("p", LEGEND)]

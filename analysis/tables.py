@@ -3,13 +3,15 @@
 Markers used in every table that shows a throughput:
   †  generator-bound: Locust may have set this number, not the target
   ~  unstable: the repeats spread more than analysis.stats.UNSTABLE_SPREAD
-  !  disturbed: in at least one repeat other processes took the lab's cores (analysis.stats.disturbed)
-  ‡  unfaithful: the budget bent the server's cost per request (fidelity outside analysis.stats.FIDELITY_BAND)
+  !  disturbed: in at least one repeat other processes took the lab's cores (records.rules.disturbed)
+  ‡  unfaithful: the budget bent the server's cost per request (fidelity outside records.rules.FIDELITY_BAND)
 """
 
 import pandas as pd
 
-from .stats import FEW_REPEATS, faithful, rankable, summarise, unstable
+from records.rules import faithful
+
+from .stats import FEW_REPEATS, rankable, summarise, unstable
 
 GENERATOR_MARK = "†"
 UNSTABLE_MARK = "~"

@@ -1,8 +1,8 @@
 """Results tree -> one tidy table: a row per step and repeat.
 
-Reads only files (manifest.json, step.json, Locust's CSVs); of the runner it imports only
-lab/records.py (the versioned records) and lab/names.py, both stdlib only, so it works on a run
-folder from any machine. A run from elsewhere is untrusted: names are checked before they reach
+Reads only files (manifest.json, step.json, Locust's CSVs), through records/ (the versioned
+records, the names rule, the rules that judge a step: stdlib only), and nothing of the runner, so
+it works on a run folder from any machine. A run from elsewhere is untrusted: names are checked before they reach
 a path, files are read with a size cap, and the numbers the analysis iterates over are bounded.
 """
 
@@ -11,10 +11,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from lab import names, records
+from records import names
+from records import run as records
+from records.files import MAX_RECORD_BYTES, RecordError
+from records.files import read_json as read_record_json
+from records.rules import disturbed, faithful, fidelity, generator_cores, generator_load, generator_reason, known, requests_per_cpu_second, saturated
+from records.run import MAX_REPEATS, MAX_USERS
 
 from .locust_csv import LocustCSVError, aggregate_row, read_stats
-from .stats import disturbed, faithful, fidelity, generator_cores, generator_load, generator_reason, known, requests_per_cpu_second, saturated
 
 
 class AnalysisError(Exception):
@@ -22,17 +26,15 @@ class AnalysisError(Exception):
 
 
 # The cap on a run's JSON files (manifest.json, step.json) lives with the records.
-MAX_JSON_BYTES = records.MAX_RECORD_BYTES
+MAX_JSON_BYTES = MAX_RECORD_BYTES
 # Bounds on what the analysis iterates over. Real profiles: 1-5 repeats, up to 6 user levels of at
 # most 256 users, 9 scenarios, 3 frameworks: 810 planned steps for the full sweep.
-MAX_REPEATS = 1000
-MAX_USERS = 1_000_000
 MAX_LIST = 1000  # entries in matrix.frameworks, .scenarios, .users
 MAX_PLANNED_STEPS = 100_000  # repeats x scenarios x users x frameworks: what missing_steps() walks
 
 
 def check_name(kind: str, value, where) -> str:
-    """lab.names.check_name, its refusal as an AnalysisError (the message names the file and field)."""
+    """records.names.check_name, its refusal as an AnalysisError (the message names the file and field)."""
     try:
         return names.check_name(kind, value, where)
     except names.UnsafeName as problem:
@@ -40,7 +42,7 @@ def check_name(kind: str, value, where) -> str:
 
 
 def inside(base: Path, path: Path) -> Path:
-    """lab.names.inside, its refusal as an AnalysisError."""
+    """records.names.inside, its refusal as an AnalysisError."""
     try:
         return names.inside(base, path)
     except names.OutsidePath as problem:
@@ -77,10 +79,10 @@ COLUMNS = [
 
 
 def read_json(path: Path) -> dict:
-    """A run's JSON file, size-capped (lab/records.py reads it), its refusal as an AnalysisError."""
+    """A run's JSON file, size-capped (records/files.py reads it), its refusal as an AnalysisError."""
     try:
-        return records.read_json(path)
-    except records.RecordError as problem:
+        return read_record_json(path)
+    except RecordError as problem:
         raise AnalysisError(str(problem)) from None
 
 
@@ -92,7 +94,7 @@ def load_manifest(run_dir: Path) -> dict:
     path = run_dir / "manifest.json"
     try:
         manifest = asdict(records.read_manifest(path))
-    except records.RecordError as problem:
+    except RecordError as problem:
         raise AnalysisError(str(problem)) from None
     return check_manifest(manifest, path)
 
@@ -100,7 +102,7 @@ def load_manifest(run_dir: Path) -> dict:
 def read_step(step_file: Path) -> dict:
     try:
         return asdict(records.read_step(step_file))
-    except records.RecordError as problem:
+    except RecordError as problem:
         raise AnalysisError(str(problem)) from None
 
 

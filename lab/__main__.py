@@ -8,17 +8,20 @@ from pathlib import Path
 
 from rich.console import Console
 
-from . import catalog, conformance
-from .bench import EXIT_CODES, Bench, interruptible
-from .catalog import LabError
-from .local import port_problem
-from .plan import Options, parse_cores
+from records.layout import RESULTS
+from records.rules import HEADROOM_GOAL
+
+from . import catalog
+from .contract import conformance
+from .engines import ENGINES, choose_engine
+from .engines.processes import port_problem
+from .errors import LabError
+from .run.bench import EXIT_CODES, Bench
+from .run.console import say
+from .run.plan import Options, comma_list, make_plan, parse_cores
+from .run.signals import interruptible
 
 console = Console(highlight=False)
-
-
-def names(text: str | None) -> list[str] | None:
-    return [part.strip() for part in text.split(",") if part.strip()] if text else None
 
 
 def cmd_bench(args) -> int:
@@ -37,6 +40,12 @@ def cmd_bench(args) -> int:
         repeats=args.repeats,
         health_timeout=args.health_timeout,
     )
+    # Bad options are refused before an engine is looked for; then "auto" becomes docker when a
+    # Docker engine answers, else local, and "docker" with no engine is refused.
+    make_plan(options)
+    if options.engine not in ("auto", *ENGINES):
+        raise LabError(f"unknown engine {options.engine!r}; valid: auto, {', '.join(ENGINES)}")
+    options.engine = choose_engine(options.engine, say)
     run_dir, status = Bench(options).run()
     console.print(f"run folder: {run_dir}")
     if status != "complete":
@@ -46,10 +55,10 @@ def cmd_bench(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from . import database
-    from .local import LocalTarget
+    from .contract import database
+    from .engines.local import LocalTarget
 
-    frameworks = catalog.pick("framework", catalog.targets(), names(args.frameworks) or list(catalog.frameworks()))
+    frameworks = catalog.pick("framework", catalog.targets(), comma_list(args.frameworks) or list(catalog.frameworks()))
     cores = parse_cores(args.cores) or sorted(os.sched_getaffinity(0))
     logs = Path(args.results) / "serve"
     db_url = database.with_database(database.server_url(), database.BENCH_DATABASE)
@@ -85,7 +94,7 @@ def serve(targets) -> int:
 
 def cmd_check(args) -> int:
     # Default: the blog's three on their ports, and every variant that is serving (make serve FRAMEWORKS=...).
-    urls = {name: url for name, url in (item.split("=", 1) for item in names(args.urls) or [])} or {
+    urls = {name: url for name, url in (item.split("=", 1) for item in comma_list(args.urls) or [])} or {
         f.name: f.local_url for f in catalog.targets().values() if f.kind == "framework" or port_problem("127.0.0.1", f.port)
     }
     worst = 0
@@ -116,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
 
     bench = sub.add_parser("bench", help="run the benchmark matrix and write results/<run-id>/")
-    bench.add_argument("--profile", default="quick", help="smoke, quick or full (lab/profiles.toml)")
+    bench.add_argument("--profile", default="quick", help=f"{', '.join(catalog.profiles())} (lab/run/profiles.toml)")
     bench.add_argument(
         "--engine", default="auto", help="auto (docker when a Docker engine answers, else local), docker (compose) or local (processes on loopback)"
     )
@@ -127,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         "--budget",
         "--server-cpus",
         dest="server_cpus",
-        help="the server's CPU budget: auto (calibrate: the largest at which Locust keeps 40%% headroom), all (its cores), "
+        help=f"the server's CPU budget: auto (calibrate: the largest at which Locust keeps {round(100 * (1 - HEADROOM_GOAL))}%% headroom), all (its cores), "
         "or a number of cores, e.g. 0.5 (default: the profile's)",
     )
     bench.add_argument("--locust-cores", help="cores for Locust, e.g. 1")
@@ -136,13 +145,13 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--warmup", type=int, help="override the warm-up seconds (0: none)")
     bench.add_argument("--repeats", type=int, help="override the repeats per step")
     bench.add_argument("--health-timeout", type=float, default=60, help="seconds a target may take to turn healthy on a whole core (longer in proportion on a fraction)")
-    bench.add_argument("--results", default=str(catalog.ROOT / "results"), help="results folder")
+    bench.add_argument("--results", default=str(RESULTS), help="results folder")
     bench.set_defaults(func=cmd_bench)
 
     serve = sub.add_parser("serve", help="start the services on loopback until Ctrl-C")
     serve.add_argument("--frameworks", help="comma-separated, variants too, or all (default: the blog's three)")
     serve.add_argument("--cores", help="cores for the servers (default: all)")
-    serve.add_argument("--results", default=str(catalog.ROOT / "results"))
+    serve.add_argument("--results", default=str(RESULTS))
     serve.set_defaults(func=cmd_serve)
 
     check = sub.add_parser("check", help="run the endpoint contract against running services")

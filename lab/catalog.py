@@ -18,18 +18,18 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .errors import LabError
+
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ROOT / "services"
 LOCUSTFILES = ROOT / "locustfiles"
-PROFILES = ROOT / "lab" / "profiles.toml"
-
-
-class LabError(Exception):
-    """A problem the person running the lab can fix; printed as one line, no traceback."""
+PROFILES = ROOT / "lab" / "run" / "profiles.toml"
 
 
 @dataclass(frozen=True)
-class Framework:
+class Service:
+    """One folder of services/: a framework as the blog deploys it, a variant of one, or a bare baseline."""
+
     name: str
     port: int
     server: str
@@ -77,28 +77,28 @@ class Profile:
 KINDS = ("framework", "variant", "baseline")
 
 
-def frameworks() -> dict[str, Framework]:
+def frameworks() -> dict[str, Service]:
     """The blog's three setups, in port order: what a run measures unless told otherwise."""
     return {name: s for name, s in services().items() if s.kind == "framework"}
 
 
-def targets() -> dict[str, Framework]:
+def targets() -> dict[str, Service]:
     """Everything a run can measure (FRAMEWORKS=...): the blog's setups, then the variants."""
     return {name: s for name, s in services().items() if s.kind in ("framework", "variant")}
 
 
-def baselines() -> dict[str, Framework]:
+def baselines() -> dict[str, Service]:
     """The bare apps (a raw ASGI or WSGI app on each server the targets use) that measure its ceiling."""
     return {name: s for name, s in services().items() if s.kind == "baseline"}
 
 
-def services() -> dict[str, Framework]:
+def services() -> dict[str, Service]:
     found = {}
     for config in sorted(SERVICES.glob("*/service.toml")):
         data = tomllib.loads(config.read_text())
         try:
             kind = data.get("kind", "framework")
-            found[data["name"]] = Framework(
+            found[data["name"]] = Service(
                 name=data["name"],
                 port=int(data["port"]),
                 server=data["server"],

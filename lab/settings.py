@@ -15,7 +15,7 @@ import ipaddress
 import os
 from dataclasses import dataclass
 
-from .catalog import LabError
+from .errors import LabError
 
 
 @dataclass(frozen=True)

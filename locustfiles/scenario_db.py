@@ -7,7 +7,7 @@ SQLAlchemy's asyncio extension on asyncpg for FastAPI.
 from locust import task
 
 from _common import LabUser
-from _payloads import world_problem
+from _contract import world_problem
 
 DATABASE = True
 RESETS_DATABASE = False

@@ -6,7 +6,7 @@ A query, a sort and server-side templating: Jinja2 for FastAPI and Flask, Django
 from locust import task
 
 from _common import LabUser
-from _payloads import fortunes_problem
+from _contract import fortunes_problem
 
 DATABASE = True
 RESETS_DATABASE = False

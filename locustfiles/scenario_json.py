@@ -3,7 +3,7 @@
 from locust import task
 
 from _common import LabUser
-from _payloads import HELLO
+from _contract import HELLO
 
 DATABASE = False
 RESETS_DATABASE = False

@@ -7,7 +7,7 @@ serialising JSON, sets the pace.
 from locust import task
 
 from _common import LabUser
-from _payloads import worlds_problem
+from _contract import worlds_problem
 
 DATABASE = True
 RESETS_DATABASE = False

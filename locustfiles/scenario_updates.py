@@ -6,7 +6,7 @@ Writes to the database, so the runner restores the seed data before each step.
 from locust import task
 
 from _common import LabUser
-from _payloads import worlds_problem
+from _contract import worlds_problem
 
 DATABASE = True
 RESETS_DATABASE = True

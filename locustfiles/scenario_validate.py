@@ -7,7 +7,7 @@ marshmallow (Flask), DRF serializers (Django).
 from locust import task
 
 from _common import LabUser
-from _payloads import NORMALISED_PERSON, VALID_PERSON
+from _contract import NORMALISED_PERSON, VALID_PERSON
 
 DATABASE = False
 RESETS_DATABASE = False

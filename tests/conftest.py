@@ -13,8 +13,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from lab import catalog, database  # noqa: E402
-from lab.local import LocalTarget  # noqa: E402
+from lab import catalog  # noqa: E402
+from lab.contract import database  # noqa: E402
+from lab.engines.local import LocalTarget  # noqa: E402
 
 FRAMEWORKS = list(catalog.frameworks())  # the blog's three setups
 TARGETS = list(catalog.targets())  # and every variant (a framework on another server)
@@ -71,7 +72,7 @@ def docker_engine(request):
     """
     from support.standins import ensure_image
 
-    from lab.docker import BASE_IMAGES, engine_problem
+    from lab.engines.docker import BASE_IMAGES, engine_problem
 
     problem = engine_problem()
     if problem:
@@ -94,7 +95,7 @@ DOCKER_ENV = {
 
 def project_containers(client) -> list:
     """Every container of the lab's compose project, running or not."""
-    from lab.docker import PROJECT, PROJECT_LABEL
+    from lab.engines.docker import PROJECT, PROJECT_LABEL
 
     return client.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={PROJECT}"})
 

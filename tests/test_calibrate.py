@@ -15,11 +15,12 @@ import threading
 import pytest
 from conftest import ROOT, cannot_test_here
 
-from analysis import stats, tables
+from analysis import tables
+from records import rules as stats
 from analysis.tidy import tidy
-from lab import calibrate
-from lab.calibrate import GOAL, KEEP_ALIVE, PER_REQUEST, Probe
-from lab.records import StepRecord
+from lab.run import calibrate
+from lab.run.calibrate import GOAL, KEEP_ALIVE, PER_REQUEST, Probe
+from records.run import StepRecord
 
 
 def probe(target: str, rps: float, server_cpu: float, locust_cpu: float, pattern: str = KEEP_ALIVE, locust_cores: int = 1) -> Probe:

@@ -5,7 +5,7 @@ import importlib.util
 import pytest
 from conftest import ROOT, TARGETS
 
-from lab import conformance
+from lab.contract import conformance
 
 
 @pytest.mark.parametrize("check", conformance.CHECKS, ids=lambda check: check.__name__.removeprefix("check_"))

@@ -15,9 +15,10 @@ from decimal import Decimal
 import pytest
 from conftest import DOCKER_ENV, ROOT
 
-from lab import conformance, cpu_quota
-from lab.catalog import LabError
-from lab.plan import Options, make_plan
+from lab.contract import client, conformance
+from lab.engines import cgroups as cpu_quota
+from lab.errors import LabError
+from lab.run.plan import Options, make_plan
 
 sys.path.insert(0, str(ROOT / "services" / "common"))
 import workers  # noqa: E402  services/common/workers.py, what every start.sh runs
@@ -115,7 +116,7 @@ def test_a_fraction_is_refused_where_no_cpu_quota_can_be_set_saying_why_and_what
 
 
 def test_whole_cores_need_no_quota_where_none_can_be_set(tmp_path):
-    probe = "from lab.bench import Bench; from lab.plan import Options; import json; print(json.dumps(Bench(Options(engine='local', server_cpus='1')).cpu_limit))"
+    probe = "from lab.run.bench import Bench; from lab.run.plan import Options; import json; print(json.dumps(Bench(Options(engine='local', server_cpus='1')).cpu_limit))"
     done = without_cgroups(sys.executable, "-c", probe)
     assert done.returncode == 0, done.stdout + done.stderr
     assert json.loads(done.stdout.splitlines()[-1])["method"] == "none"
@@ -296,7 +297,7 @@ class SlowHandler(http.server.BaseHTTPRequestHandler):
 def test_the_contract_waits_in_proportion_to_a_fractional_budget(monkeypatch):
     # A server at 0.25 core does the same work four times slower: a wait that is a hang on a
     # whole core is an answer there, and the limit comes back once the checks are over.
-    monkeypatch.setattr(conformance, "TIMEOUT", 0.5)
+    monkeypatch.setattr(client, "TIMEOUT", 0.5)
     SlowHandler.delay = 1.0
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), SlowHandler)
     threading.Thread(target=server.serve_forever, daemon=True).start()

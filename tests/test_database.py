@@ -5,8 +5,9 @@ import pytest
 import requests
 from conftest import FRAMEWORKS
 
-from lab import catalog, conformance, database
-from locustfiles._payloads import FORTUNES, WORLD_ROWS
+from lab import catalog
+from lab.contract import conformance, database
+from lab.contract.payloads import FORTUNES, WORLD_ROWS
 
 
 def world(url: str) -> dict[int, int]:

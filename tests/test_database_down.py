@@ -4,7 +4,7 @@ import pytest
 import requests
 from conftest import CLOSED_DATABASE_URL, TARGETS, running_services
 
-from lab import conformance
+from lab.contract import conformance
 
 
 @pytest.fixture(scope="module")

@@ -68,7 +68,7 @@ def test_postgres_is_reachable_only_on_the_compose_network(config):
 @pytest.fixture(scope="module")
 def bench_override(tmp_path_factory) -> str:
     """The override the runner writes into each run folder (lab/docker.py bench_override)."""
-    from lab.docker import bench_override
+    from lab.engines.docker import bench_override
     from lab.settings import GeneratorSettings
 
     path = tmp_path_factory.mktemp("run") / "compose.bench.yml"
@@ -104,7 +104,7 @@ def test_the_bench_runs_every_container_on_the_hosts_network_with_no_cpu_limit_a
 
 
 def test_runner_makes_its_own_password_and_writes_no_file(monkeypatch):
-    from lab import docker as lab_docker
+    from lab.engines.docker import compose as lab_docker
 
     monkeypatch.delenv("POSTGRES_PASSWORD", raising=False)
     env_file = lab_docker.ROOT / ".env"
@@ -256,7 +256,7 @@ def test_engine_docker_without_an_engine_is_one_clear_line(tmp_path):
 
 
 def test_engine_auto_falls_back_to_local_and_says_so():
-    from lab.docker import choose_engine
+    from lab.engines import choose_engine
 
     said = []
     os.environ["DOCKER_HOST"], old = "unix:///nonexistent/docker.sock", os.environ.get("DOCKER_HOST")

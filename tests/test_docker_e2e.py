@@ -24,9 +24,11 @@ import pytest
 import requests
 from conftest import DOCKER_ENV, FRAMEWORKS, ROOT, TARGETS, browser, chromium_flags, project_containers
 
-from lab import catalog, conformance
-from lab.catalog import LabError
-from lab.docker import PROJECT, PROJECT_LABEL, DockerEngine, this_runner
+from lab import catalog
+from lab.contract import conformance
+from lab.engines.docker import PROJECT, PROJECT_LABEL, DockerEngine
+from lab.engines.processes import this_runner
+from lab.errors import LabError
 from lab.settings import from_env as generator_settings
 
 pytestmark = [pytest.mark.docker, pytest.mark.e2e]

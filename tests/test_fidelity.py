@@ -12,12 +12,15 @@ import time
 import pytest
 from conftest import cannot_test_here
 
-from analysis.stats import FIDELITY_BAND, faithful, fidelity, requests_per_cpu_second
-from lab import catalog, cpu_quota, reference, wrk
-from lab.filler import IdleFiller
-from lab.local import LocalTarget
-from lab.plan import plan_cores
-from lab.records import StepRecord
+from lab import catalog
+from lab.engines import cgroups as cpu_quota
+from lab.engines.filler import IdleFiller
+from lab.engines.local import LocalTarget
+from lab.load import wrk
+from lab.run import reference
+from lab.run.plan import plan_cores
+from records.rules import FIDELITY_BAND, faithful, fidelity, requests_per_cpu_second
+from records.run import StepRecord
 
 # -- the rule ----------------------------------------------------------------------------------
 

@@ -16,7 +16,8 @@ import pytest
 import requests
 from conftest import FRAMEWORKS, ROOT
 
-from lab import catalog, conformance, database
+from lab import catalog
+from lab.contract import conformance, database
 
 pytestmark = [pytest.mark.docker, pytest.mark.e2e]
 
@@ -97,7 +98,7 @@ def test_fresh_clone_comes_up_with_no_setup_and_leaves_nothing(client, tmp_path)
 
 @pytest.mark.timeout(1800)
 def test_runners_database_listens_on_loopback_only_with_its_own_password(client, tmp_path, monkeypatch):
-    from lab.docker import POSTGRES_PORT, PROJECT, DockerEngine
+    from lab.engines.docker import POSTGRES_PORT, PROJECT, DockerEngine
     from lab.settings import from_env
 
     monkeypatch.delenv("POSTGRES_PASSWORD", raising=False)

@@ -3,8 +3,8 @@ run folders, real files, read the way a shared run is read. The rules themselves
 table-tested in tests/test_stats.py; here, what each row is compared with."""
 
 from analysis.tidy import tidy
-from lab import records
-from lab.records import Manifest, StepRecord
+from records import run as records
+from records.run import Manifest, StepRecord
 
 
 def stats_csv(rps: float) -> str:

@@ -16,7 +16,7 @@ from conftest import FRAMEWORKS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lab import conformance
+from lab.contract import conformance
 
 TIMEOUT = 20  # seconds; /io may legitimately wait up to 10 s
 

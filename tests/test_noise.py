@@ -1,4 +1,4 @@
-"""The neighbour-noise guard (lab/noise.py, analysis.stats.disturbed).
+"""The neighbour-noise guard (lab/run/noise.py, records.rules.disturbed).
 
 Fast: the arithmetic on constructed /proc/stat snapshots. Real: a run of the lab with a real
 CPU hog on the server's core during one step, which that step, and only that one, must show.
@@ -16,8 +16,9 @@ import pytest
 import requests
 from conftest import DOCKER_ENV, ROOT, cannot_test_here
 
-from analysis.stats import NOISE_LIMIT, disturbed
-from lab.noise import USER_HZ, Snapshot, backend_database, busy_before, foreign, parse_proc_stat, read_idle
+from lab.run.noise import USER_HZ, Snapshot, foreign, parse_proc_stat, read_idle
+from lab.run.noise_sampler import backend_database, busy_before
+from records.rules import NOISE_LIMIT, disturbed
 
 # -- the arithmetic ----------------------------------------------------------------------------
 
@@ -345,9 +346,9 @@ def test_a_neighbour_taking_a_fifth_of_the_servers_core_is_caught_under_a_budget
 def test_cores_already_busy_before_the_run_are_named_in_one_warning(tmp_path, capsys):
     from support.fake_engine import FakeEngine, FakeGate, Script
 
-    from lab.bench import Bench
-    from lab.plan import Options
-    from lab.records import Manifest
+    from lab.run.bench import Bench
+    from lab.run.plan import Options
+    from records.run import Manifest
 
     cores = sorted(os.sched_getaffinity(0))
     if len(cores) < 2:

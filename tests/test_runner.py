@@ -7,8 +7,8 @@ import pytest
 from conftest import ROOT
 
 from lab import catalog
-from lab.catalog import LabError
-from lab.plan import Options, build_matrix, make_plan, parse_cores, plan_cores, resolve
+from lab.errors import LabError
+from lab.run.plan import Options, build_matrix, make_plan, parse_cores, plan_cores, resolve
 
 
 def test_matrix_is_interleaved_so_drift_hits_every_framework():
@@ -37,9 +37,10 @@ def test_parse_cores_refuses_at_once_what_no_machine_has(text, message):
         parse_cores(text)
 
 
-def test_plan_cores_defaults_to_first_and_last_core():
+def test_plan_cores_defaults_to_one_server_core_and_the_next_ones_for_locust():
     assert plan_cores(None, None, [0, 1]) == ([0], [1])
-    assert plan_cores(None, None, [0, 1, 2, 3]) == ([0], [3])
+    # More cores: Locust gets several (one worker each), the last is left to the runner and the system.
+    assert plan_cores(None, None, [0, 1, 2, 3]) == ([0], [1, 2])
 
 
 def test_plan_cores_refuses_overlap_and_missing_cores_and_says_what_works():
@@ -148,7 +149,7 @@ def test_bad_options_give_one_clear_line(args, message, tmp_path):
 
 
 def test_more_connections_than_postgres_allows_is_a_warning_naming_the_largest():
-    from lab.bench import connections_problem
+    from lab.run.preflight import connections_problem
 
     targets = {"django-granian": {"database": {"connections": 60}}, "quart": {"database": {"connections": 50}}, "bare": {}}
     problem = connections_problem(targets, "100")

@@ -11,9 +11,9 @@ import json
 import pytest
 from support.fake_engine import FakeEngine, FakeGate, Script
 
-from lab.bench import EXIT_CODES, Bench
-from lab.catalog import LabError
-from lab.plan import Options
+from lab.errors import LabError
+from lab.run.bench import EXIT_CODES, Bench
+from lab.run.plan import Options
 
 
 def run(tmp_path, script: Script, **options) -> tuple[dict, dict]:
@@ -136,7 +136,7 @@ def test_a_run_that_measured_nothing_says_so_and_exits_non_zero(tmp_path):
 
 @pytest.mark.parametrize("kind", ["step", "ceiling"])
 def test_every_record_is_versioned_and_read_back_through_the_records_module(tmp_path, kind):
-    from lab import records
+    from records import run as records
 
     run(tmp_path, Script(), scenarios="json", repeats=1)
     (run_dir,) = tmp_path.iterdir()

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from analysis import stats
+from records import rules
 
 
 def test_summarise_median_quartiles_and_spread():
@@ -39,11 +40,11 @@ def test_unstable_only_above_the_threshold_and_with_repeats():
 
 
 def test_generator_bound_by_cpu_or_by_ceiling():
-    assert stats.generator_bound(95, 100, None)
-    assert stats.generator_bound(50, 950, 1000)  # within 10% of the ceiling
-    assert not stats.generator_bound(50, 850, 1000)
-    assert not stats.generator_bound(None, 100, None)
-    assert not stats.generator_bound(float("nan"), 100, float("nan"))
+    assert rules.generator_bound(95, 100, None)
+    assert rules.generator_bound(50, 950, 1000)  # within 10% of the ceiling
+    assert not rules.generator_bound(50, 850, 1000)
+    assert not rules.generator_bound(None, 100, None)
+    assert not rules.generator_bound(float("nan"), 100, float("nan"))
 
 
 @pytest.mark.parametrize(
@@ -62,20 +63,20 @@ def test_generator_bound_by_cpu_or_by_ceiling():
     ],
 )
 def test_every_generator_bound_rule_with_its_reason(load, rps, ceiling, wrk, short, saturated, reason):
-    assert stats.generator_reason(load, rps, ceiling, wrk, short, saturated) == reason
-    assert stats.generator_bound(load, rps, ceiling, wrk, short, saturated) is (reason is not None)
+    assert rules.generator_reason(load, rps, ceiling, wrk, short, saturated) == reason
+    assert rules.generator_bound(load, rps, ceiling, wrk, short, saturated) is (reason is not None)
 
 
 def test_generator_load_is_the_fullest_measure_of_its_cores():
     # Two workers sharing one core at 47% each: neither is busy alone, the core is full (94%).
-    assert stats.generator_load(47.0, 52.0, 96.5, 97.1) == 97.1
-    assert stats.generator_load(None, float("nan"), 40.0, None) == 40.0
-    assert stats.generator_load(None, None) is None
+    assert rules.generator_load(47.0, 52.0, 96.5, 97.1) == 97.1
+    assert rules.generator_load(None, float("nan"), 40.0, None) == 40.0
+    assert rules.generator_load(None, None) is None
 
 
 def test_a_server_is_saturated_at_nine_tenths_of_its_budget():
-    assert stats.saturated(36.5, 0.4) and not stats.saturated(35.0, 0.4)
-    assert stats.saturated(180, 2) and not stats.saturated(None, 1) and not stats.saturated(50, None)
+    assert rules.saturated(36.5, 0.4) and not rules.saturated(35.0, 0.4)
+    assert rules.saturated(180, 2) and not rules.saturated(None, 1) and not rules.saturated(50, None)
 
 
 def test_ranking_guard_refuses_overlapping_repeats():

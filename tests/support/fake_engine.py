@@ -9,9 +9,10 @@ the runner's sequencing in seconds. The real engines are tested end to end elsew
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lab.catalog import Framework, LabError
-from lab.engine import Engine, Generator, Sampler, Target
-from lab.locust import Window
+from lab.catalog import Service
+from lab.engines.base import Engine, Generator, Sampler, Target
+from lab.errors import LabError
+from lab.load.locust import Window
 from lab.settings import GeneratorSettings
 
 STATS_CSV = (
@@ -49,7 +50,7 @@ class FakeSampler(Sampler):
 
 
 class FakeTarget(Target):
-    def __init__(self, framework: Framework, script: Script, cpus: float):
+    def __init__(self, framework: Service, script: Script, cpus: float):
         self.framework, self.script, self.cpus = framework, script, cpus
         self.url = self.load_url = f"http://fake-{framework.name}"
         self.log_name = "its fake log"

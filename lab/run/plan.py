@@ -10,18 +10,20 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import catalog, results
+from records.layout import RESULTS
+from records.run import MAX_DURATION, MAX_REPEATS, MAX_USERS
+
+from .. import catalog
+from ..catalog import Service, Profile, Scenario
+from ..engines.cgroups import MIN_CPUS
+from ..errors import LabError
 from .calibrate import PROBE_SECONDS
 from .reference import SECONDS as REFERENCE_SECONDS
-from .cpu_quota import MIN_CPUS
-from .catalog import Framework, LabError, Profile, Scenario
 
 # Scenarios the bare baseline apps answer, so they can give a ceiling.
 CEILING_SCENARIOS = ("json", "plaintext")
-# Bounds of the options: generous, but a typo (a million users, a year-long step) is refused.
-MAX_USERS = 10_000
-MAX_DURATION = 3600
-MAX_REPEATS = 100
+# Bounds of the options (records/run.py's, so the analysis reads what the runner accepts): a typo
+# (a million users, a year-long step) is refused.
 MAX_CORE = 4095
 
 # Wall time of one step beyond its measured window, for the time-left estimate: the ramp
@@ -48,7 +50,7 @@ class Options:
     # number of cores, a fraction allowed; None: the profile's `budget`.
     server_cpus: str | None = None
     locust_cores: str | None = None
-    results: Path = results.RESULTS
+    results: Path = RESULTS
     # Overrides of the profile, mainly for tests.
     users: str | None = None
     duration: int | None = None
@@ -73,7 +75,7 @@ class Step:
 @dataclass
 class Plan:
     profile: Profile
-    frameworks: list[Framework]
+    frameworks: list[Service]
     scenarios: list[Scenario]
     users: list[int]
     duration: int
@@ -143,11 +145,16 @@ def bounded(value: int | None, what: str, low: int, high: int) -> int | None:
     return value
 
 
+def comma_list(text: str | None) -> list[str] | None:
+    """A comma-separated list as typed, blanks dropped; None when not given."""
+    return None if text is None else [part.strip() for part in text.split(",") if part.strip()]
+
+
 def names(text: str | None, kind: str, available: dict) -> list[str] | None:
     """A comma-separated list as typed; None when not given, refused when it names nothing."""
     if text is None:
         return None
-    picked = [part.strip() for part in text.split(",") if part.strip()]
+    picked = comma_list(text)
     if not picked:
         raise LabError(f"{kind}s {text!r} names no {kind}; valid: {', '.join(available)}")
     return picked
@@ -249,7 +256,7 @@ def build_matrix(frameworks: list[str], scenarios: list[str], users: list[int], 
     ]
 
 
-def resolve(options: Options) -> tuple[Profile, list[Framework], list[Scenario]]:
+def resolve(options: Options) -> tuple[Profile, list[Service], list[Scenario]]:
     profiles = catalog.profiles()
     if options.profile not in profiles:
         raise LabError(f"unknown profile {options.profile!r}; valid: {', '.join(profiles)}")

@@ -13,106 +13,28 @@ The helpers below (health and settle waits, a process-tree sampler, log tails, t
 environment a server is given) are engine-neutral; both engines import them from here.
 """
 
-import threading
 import time
 from abc import ABC, abstractmethod
 from pathlib import Path
 
-import psutil
 import requests
 
-from .catalog import Framework, LabError
-from .database import redact
-from .locust import Master
-from .settings import GeneratorSettings
+from ..catalog import Service
+from ..contract.database import redact
+from ..errors import LabError
+from ..load.locust import Master
+from ..settings import GeneratorSettings
+from .samplers import Sampler
 
 # The settings the runner gives a server, as recorded in the manifest.
 RECORDED_ENV = ("HOST", "PORT", "CPUS", "DATABASE_URL", "DB_POOL_SIZE")
-
-
-class Sampler(ABC):
-    """Samples cumulative CPU time and memory in a thread while a step runs.
-
-    Samples are (epoch seconds, CPU seconds, memory bytes); usage() turns the ones inside
-    the measured window into CPU seconds, mean CPU % (of one core) and peak memory.
-    """
-
-    def __init__(self, interval: float = 0.25):
-        self.interval = interval
-        self.samples: list[tuple[float, float, int]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    @abstractmethod
-    def sample(self) -> tuple[float, int] | None:
-        """(CPU seconds so far, memory bytes now), or None when nothing can be read."""
-
-    def _take(self) -> None:
-        taken = self.sample()
-        if taken is not None:
-            self.samples.append((time.time(), *taken))
-
-    def _run(self) -> None:
-        self._take()
-        while not self._stop.wait(self.interval):
-            self._take()
-
-    def __enter__(self) -> "Sampler":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        # No last sample and no wait for one in flight: the window is over, its samples are in
-        # (a Docker stats call can take a second; samples only ever get appended).
-        self._stop.set()
-        self._thread.join(timeout=self.interval)
-
-    def usage(self, start: float | None = None, end: float | None = None) -> dict:
-        inside = [s for s in self.samples if (start is None or s[0] >= start) and (end is None or s[0] <= end)]
-        if len(inside) < 2:
-            inside = self.samples
-        if len(inside) < 2:
-            return {"cpu_seconds": None, "cpu_percent": None, "peak_rss_mb": None, "samples": len(inside)}
-        (t0, cpu0, _), (t1, cpu1, _) = inside[0], inside[-1]
-        return {
-            "cpu_seconds": round(cpu1 - cpu0, 3),
-            "cpu_percent": round(100 * (cpu1 - cpu0) / max(t1 - t0, 1e-9), 1),
-            "peak_rss_mb": round(max(s[2] for s in inside) / 2**20, 1),
-            "samples": len(inside),
-        }
-
-
-class TreeSampler(Sampler):
-    """A process and all its children, by pid (psutil); a worker that exits keeps what it used."""
-
-    def __init__(self, pid: int, interval: float = 0.25):
-        super().__init__(interval)
-        self.pid = pid
-        self._cpu_by_pid: dict[int, float] = {}
-
-    def sample(self) -> tuple[float, int] | None:
-        try:
-            root = psutil.Process(self.pid)
-            processes = [root, *root.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            return None
-        rss = 0
-        for process in processes:
-            try:
-                with process.oneshot():
-                    times = process.cpu_times()
-                    self._cpu_by_pid[process.pid] = times.user + times.system
-                    rss += process.memory_info().rss
-            except psutil.NoSuchProcess:
-                continue
-        return sum(self._cpu_by_pid.values()), rss
 
 
 class Target(ABC):
     """One server under test. `url`: where the host reaches it (conformance checks);
     `load_url`: where Locust's workers reach it; `cpus`: its CPU budget in cores."""
 
-    framework: Framework
+    framework: Service
     url: str
     load_url: str
     log_name: str
@@ -228,8 +150,14 @@ class Engine(ABC):
     # local engine's parent-death signal fires when the *thread* that started one ends.
     parallel_start: bool = False
 
+    # What setup() does, in words, when it does something worth saying (None: nothing to do).
+    setup_note: str | None = None
+
+    def setup(self) -> None:
+        """Build or fetch what the engine needs before a run (cached: quick the second time)."""
+
     @abstractmethod
-    def target(self, framework: Framework, cores: list[int], env: dict | None = None, cpus: float | None = None) -> Target:
+    def target(self, framework: Service, cores: list[int], env: dict | None = None, cpus: float | None = None) -> Target:
         """A server on `cores`, held to a budget of `cpus` cores (None: all of `cores`)."""
 
     @classmethod

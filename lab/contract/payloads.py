@@ -1,6 +1,8 @@
-"""Request bodies and expected answers shared by the locustfiles and the conformance suite.
+"""The contract's requests and expected answers, for both of its checkers: the conformance suite
+(lab/contract/) and every Locust user, which checks each response it gets (locustfiles/_contract.py
+loads this file; the Locust image keeps it at the same place beside its locustfiles).
 
-Plain data and checks, no Locust import: lab/conformance.py imports it too.
+Plain data and checks, stdlib only.
 """
 
 import html
@@ -26,7 +28,7 @@ NORMALISED_PERSON = {
 }
 
 # The database scenarios. World ids and randomNumbers are 1..WORLD_ROWS; the
-# fortunes are TechEmpower's twelve as lab/db/schema.sql seeds them, plus the
+# fortunes are TechEmpower's twelve as lab/contract/schema.sql seeds them, plus the
 # one each service adds at request time.
 WORLD_ROWS = 10_000
 FORTUNES = {

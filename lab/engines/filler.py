@@ -7,7 +7,7 @@ processes), 6,300-9,900 requests per CPU-second from one 8 s window to the next 
 left idle, 9,300-9,800 with it kept busy, against 9,900 on the whole core (docs/budget.md).
 
 A filler is one busy loop per server core, in a cgroup of its own with the lowest CPU weight
-(lab/cpu_quota.py), and SCHED_IDLE inside it: the kernel runs it only when nothing else on
+(lab/cgroups.py), and SCHED_IDLE inside it: the kernel runs it only when nothing else on
 that core wants to, and the server preempts it as soon as it wakes, so it takes nothing from
 the server and fills what the quota leaves idle. (A SCHED_IDLE process alone is not enough:
 the kernel shares a core between cgroups and session autogroups first, and a filler in a
@@ -16,7 +16,7 @@ It is the lab's own process: the noise guard counts its CPU time as the lab's (l
 The runner pauses it while it measures the server on its whole cores (lab/reference.py),
 where there is no quota and so no idle time to fill.
 
-Without a cgroup for it (no route here: lab/cpu_quota.py), there is no filler, and the manifest says so.
+Without a cgroup for it (no route here: lab/cgroups.py), there is no filler, and the manifest says so.
 """
 
 import os
@@ -26,9 +26,10 @@ import sys
 
 import psutil
 
-from . import cpu_quota
-from .engine import Sampler
-from .local import spawn
+from . import cgroups
+from .server_cgroup import Cgroup
+from .samplers import Sampler
+from .processes import spawn
 
 # The loop each filler runs: idle priority inside its cgroup too, then spin.
 LOOP = "import os; os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))\nwhile True: pass"
@@ -41,10 +42,10 @@ class IdleFiller:
         self.cores = list(cores)
         self.log_dir = log_dir
         self.processes: list[subprocess.Popen] = []
-        route = cpu_quota.find_route()
+        route = cgroups.find_route()
         self.problem = route if isinstance(route, str) else None
         # One cgroup per core (a systemd scope holds one command).
-        self.cgroups = [] if self.problem else [cpu_quota.Cgroup(route, f"filler{core}", lowest=True) for core in self.cores]
+        self.cgroups = [] if self.problem else [Cgroup(route, f"filler{core}", lowest=True) for core in self.cores]
 
     def __enter__(self) -> "IdleFiller":
         try:
@@ -88,7 +89,7 @@ class IdleFiller:
     def describe(self) -> dict:
         if self.problem:
             return {"cores": self.cores, "none": f"no cgroup can be made here for it ({self.problem})"}
-        name, value = cpu_quota.LOWEST_WEIGHT[self.cgroups[0].route.method]
+        name, value = cgroups.LOWEST_WEIGHT[self.cgroups[0].route.method]
         return {"cores": self.cores, "how": f"a busy loop per core, SCHED_IDLE, each in a cgroup of the lowest CPU weight ({name}={value})"}
 
 

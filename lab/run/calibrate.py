@@ -26,14 +26,11 @@ import http.client
 from dataclasses import asdict, dataclass
 from urllib.parse import urlsplit
 
-from analysis.stats import generator_cores
+from records.rules import HEADROOM_GOAL, generator_cores
+from records.run import StepRecord
 
-from .records import StepRecord
-
-# A target may need at most this share of the generator's capacity: Locust keeps 40% headroom.
-# Measured here (README, "Calibration"): at or below ~60% of a core, Locust's numbers stay within
-# about 10% of wrk's on the same target; at 90% and above it sets them.
-GOAL = 0.60
+# A target may need at most this share of the generator's capacity (records/rules.py).
+GOAL = HEADROOM_GOAL
 # Budgets tried, largest first (never more than the server's cores); 0.1 is the smallest budget the
 # lab holds a server to (lab/cpu_quota.py MIN_CPUS).
 LADDER = (8, 6, 4, 3, 2, 1.5, 1, 0.75, 0.5, 0.4, 0.3, 0.25, 0.2, 0.15, 0.1)

@@ -22,11 +22,11 @@ or wrk is missing, fidelity is not measured and the run says why.
 
 from statistics import mean, median
 
-from analysis.stats import FIDELITY_BAND, faithful, fidelity, requests_per_cpu_second
+from records.rules import FIDELITY_BAND, faithful, fidelity, requests_per_cpu_second
+from records.run import StepRecord
 
-from . import wrk
-from .engine import Target
-from .records import StepRecord
+from ..engines.base import Target
+from ..load import wrk
 
 # The scenario whose steps get a reference: the blog's "simple JSON endpoint", which every target
 # and bare app answers, and which wrk can replay.

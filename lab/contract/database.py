@@ -3,7 +3,7 @@
 The server is named by env DATABASE_URL (default: the PostgreSQL on
 127.0.0.1:5432); the lab works in a database of its own on that server
 (lab_bench for runs, lab_test for the tests) and leaves every other one alone.
-The schema and seed are lab/db/schema.sql, the one file the docker engine also
+The schema and seed are lab/contract/schema.sql, the one file the docker engine also
 mounts as an initdb script.
 """
 
@@ -14,9 +14,9 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 from psycopg import sql
 
-from .catalog import LabError
+from ..errors import LabError
 
-SCHEMA = Path(__file__).resolve().parent / "db" / "schema.sql"
+SCHEMA = Path(__file__).resolve().parent / "schema.sql"
 DEFAULT_SERVER_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 BENCH_DATABASE = "lab_bench"
 CONNECT_TIMEOUT = 3  # seconds; a server that takes longer is treated as down

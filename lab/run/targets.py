@@ -9,9 +9,11 @@ its database steps are skipped.
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from . import catalog, conformance
-from .catalog import Framework, LabError
-from .engine import Engine, Target
+from .. import catalog
+from ..catalog import Service
+from ..contract import conformance
+from ..engines.base import Engine, Target
+from ..errors import LabError
 
 
 class ConformanceGate:
@@ -29,7 +31,7 @@ class ConformanceGate:
 class TargetSet:
     """Every target of a run, as one context manager: up on entry, stopped on exit."""
 
-    def __init__(self, engine: Engine, frameworks: list[Framework], cores: list[int], database_url: str | None,
+    def __init__(self, engine: Engine, frameworks: list[Service], cores: list[int], database_url: str | None,
                  gate, health_timeout: float, uses_database: bool, say: Callable[[str], None], with_baselines: bool = True,
                  cpus: float | None = None):  # fmt: skip
         self.engine = engine
@@ -70,7 +72,7 @@ class TargetSet:
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    def start(self, service: Framework) -> bool:
+    def start(self, service: Service) -> bool:
         target = self.engine.target(service, self.cores, {"DATABASE_URL": self.database_url} if self.database_url else {}, cpus=self.cpus)
         self.targets[service.name] = target
         budget = f", a budget of {self.cpus:g} cores" if self.cpus is not None and self.cpus < len(self.cores) else ""
@@ -82,7 +84,7 @@ class TargetSet:
             return False
         return True
 
-    def check(self, service: Framework) -> None:
+    def check(self, service: Service) -> None:
         """Healthy, and through the conformance gate; or dropped with the reason."""
         target = self.targets[service.name]
         try:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import requests
 
-from .catalog import LabError
+from ..errors import LabError
 
 # Users start within a second: spawned at 4x the user count per second, then one more second
 # so that every connection is open and every user is past its first request before the reset.

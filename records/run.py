@@ -3,31 +3,30 @@ each step's step.json. The runner writes them and the analysis reads them back t
 module only, so a change of layout is a new version here, and a reader refuses a version it
 does not know instead of misreading it (as pyperf does with its JSON format).
 
-Stdlib only: the analysis imports this on any machine.
+Stdlib only: the analysis imports this on any machine. Files are written and read by
+records/files.py (atomic writes, capped reads); where they go, records/layout.py.
 
     version 1   the first layout (step.json had no version field)
     version 2   one Locust master per run: locust.workers per step, timings in the manifest
-                (later, still version 2: step.noise, the neighbour-noise guard's numbers, lab/noise.py;
+                (later, still version 2: step.noise, the neighbour-noise guard's numbers, lab/run/noise.py;
                 an optional field that a reader without it ignores and a record without it
                 leaves None, so no new version; likewise manifest.budget, the calibration, and
-                step.reference with manifest.fidelity, the whole-core reference, lab/reference.py)
+                step.reference with manifest.fidelity, the whole-core reference, lab/run/reference.py)
 """
 
-import json
-import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+
+from .files import RecordError, read_json, write_json
 
 MANIFEST_VERSION = 2
 STEP_VERSION = 2
 KNOWN_VERSIONS = (1, 2)
-# A record bigger than this is not one the lab wrote: a manifest is tens of KB (mostly pip
-# freeze lists), a step.json a few KB. Read with this cap, whatever the file claims.
-MAX_RECORD_BYTES = 4 * 2**20
-
-
-class RecordError(Exception):
-    """A record that cannot be read; the message names the file and the problem."""
+# Bounds of what a run holds: the runner refuses options beyond them, the analysis a record
+# beyond them (a typo, or a shared run made to exhaust the reader).
+MAX_USERS = 10_000
+MAX_DURATION = 3600
+MAX_REPEATS = 100
 
 
 @dataclass
@@ -55,7 +54,7 @@ class Manifest:
     wrk: dict = field(default_factory=dict)
     # The server's CPU budget and how it was chosen (lab/calibrate.py): mode, cpus, probes, needs.
     budget: dict = field(default_factory=dict)
-    # Per target: its requests per CPU-second at the budget over those on its whole cores (lab/reference.py).
+    # Per target: its requests per CPU-second at the budget over those on its whole cores (lab/run/reference.py).
     fidelity: dict = field(default_factory=dict)
     timings: dict = field(default_factory=dict)
     manifest_version: int = MANIFEST_VERSION
@@ -75,34 +74,14 @@ class StepRecord:
     locust: dict = field(default_factory=dict)
     server: dict = field(default_factory=dict)
     wrk: dict | None = None
-    noise: dict | None = None  # CPU time others took on the lab's cores in the window (lab/noise.py)
-    # wrk on the same server on its whole cores, no quota, right before the window (lab/reference.py).
+    noise: dict | None = None  # CPU time others took on the lab's cores in the window (lab/run/noise.py)
+    # wrk on the same server on its whole cores, no quota, right before the window (lab/run/reference.py).
     reference: dict | None = None
     step_version: int = STEP_VERSION
 
 
 def write(path: Path, record: Manifest | StepRecord) -> None:
-    """Write via a temporary file and rename, so an interrupted write never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(asdict(record), indent=2, default=str) + "\n")
-    os.replace(tmp, path)
-
-
-def read_json(path: Path) -> dict:
-    try:
-        with open(path, "rb") as handle:
-            raw = handle.read(MAX_RECORD_BYTES + 1)
-        if len(raw) > MAX_RECORD_BYTES:
-            raise RecordError(f"{path}: {path.stat().st_size:,} bytes, over the {MAX_RECORD_BYTES >> 20} MiB cap for a JSON file of a run")
-        data = json.loads(raw.decode())
-    except FileNotFoundError:
-        raise RecordError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as problem:  # ValueError: bad JSON, too many digits
-        raise RecordError(f"{path}: not readable JSON ({str(problem)[:200]})") from None
-    if not isinstance(data, dict):
-        raise RecordError(f"{path}: expected a JSON object")
-    return data
+    write_json(path, asdict(record))
 
 
 def _build(cls, data: dict, version_key: str, path: Path):

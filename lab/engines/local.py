@@ -6,101 +6,40 @@ Locust runs as one master (web UI on LOCUST_WEB_PORT) and one worker per Locust 
 from the lab's virtualenv, for the whole run.
 """
 
-import ctypes
-import ctypes.util
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psutil
 
-from . import cpu_quota, results
-from .catalog import LOCUSTFILES, ROOT, Framework, LabError
-from .database import server_url
-from .engine import Engine, Generator, Sampler, Target, TreeSampler, log_tail, recorded_env, wait_until_steady, worker_count
-from .locust import Master
-from .settings import GeneratorSettings
+from .. import facts
+from ..catalog import LOCUSTFILES, ROOT, Service
+from ..contract.database import server_url
+from ..errors import LabError
+from ..load.locust import Master
+from ..settings import GeneratorSettings
+from . import cgroups
+from .base import Engine, Generator, Target, log_tail, recorded_env, wait_until_steady, worker_count
+from .samplers import CgroupSampler, ProcessesSampler, Sampler, TreeSampler
+from .server_cgroup import Cgroup
+from .processes import port_problem, spawn, stop_process_group
 
 VENVS = ROOT / ".venv" / "services"
-
-
-def port_problem(host: str, port: int) -> str | None:
-    """Why nothing new can listen on host:port (taken, or not an address of this machine), or None.
-
-    It tries to bind, as the server would, rather than connect: no packet is sent anywhere.
-    """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as problem:
-            return problem.strerror or str(problem)
-    return None
-
-
-def stop_process_group(process: subprocess.Popen, grace: float = 10) -> None:
-    """SIGTERM the whole group (server master and workers), then SIGKILL whatever is left of it.
-
-    The SIGKILL is in `finally`: a second Ctrl-C or SIGTERM that cuts the wait short must not
-    leave the group behind.
-    """
-    if process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=grace)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        pass
-    finally:
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        process.wait()
-
-
-LIBC = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-PR_SET_PDEATHSIG = 1
-
-
-def spawn(command: list[str], log_path: Path, cores: set[int], env: dict | None = None, enter=None) -> subprocess.Popen:
-    """A process in its own group (stop_process_group reaches its children), pinned to cores, output
-    to a log, and killed by the kernel if the runner dies without cleaning up (even by SIGKILL).
-
-    `enter`, if given, runs in the child before it execs (to join a CPU quota's cgroup), so
-    everything the process forks later inherits what it sets.
-    """
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-
-    def in_child() -> None:
-        os.sched_setaffinity(0, cores)
-        LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        if enter is not None:
-            enter()
-
-    with open(log_path, "ab") as log:
-        return subprocess.Popen(
-            command, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=in_child,
-        )  # fmt: skip
 
 
 class LocalTarget(Target):
     """One framework's server, started with its start command on the given cores, its worker count
     by those whole cores, in a cgroup of its own (exact CPU accounting) where one can be made; held
-    to a budget of `cpus` cores below them by a CPU quota, set and lifted while it runs (lab/cpu_quota.py)."""
+    to a budget of `cpus` cores below them by a CPU quota, set and lifted while it runs (lab/cgroups.py)."""
 
-    def __init__(self, framework: Framework, cores: list[int], log_path: Path, extra_env: dict | None = None, host: str = "127.0.0.1",
+    def __init__(self, framework: Service, cores: list[int], log_path: Path, extra_env: dict | None = None, host: str = "127.0.0.1",
                  cpus: float | None = None):  # fmt: skip
         self.framework = framework
         self.cores = cores
         self.cpus = float(cpus or len(cores))
-        route = cpu_quota.route_for(self.cpus, cores)
-        self.cgroup = cpu_quota.Cgroup(route, framework.name, self.cpus if self.cpus < len(cores) else None) if route else None
+        route = cgroups.route_for(self.cpus, cores)
+        self.cgroup = Cgroup(route, framework.name, self.cpus if self.cpus < len(cores) else None) if route else None
         self.log_path = log_path
         self.extra_env = extra_env or {}
         self.host = host
@@ -157,14 +96,14 @@ class LocalTarget(Target):
         cpus = float(cpus or len(self.cores))
         if self.cgroup is None:
             if cpus < len(self.cores):
-                raise LabError(f"{self.name}: no cgroup to hold it to {cpus:g} cores ({cpu_quota.no_route_reason()})")
+                raise LabError(f"{self.name}: no cgroup to hold it to {cpus:g} cores ({cgroups.no_route_reason()})")
         else:
             self.cgroup.limit(cpus if cpus < len(self.cores) else None)
         self.cpus = cpus
         return self.cpu_limit()
 
     def cpu_limit(self) -> dict:
-        return self.cgroup.describe() if self.cgroup else {**cpu_quota.NO_QUOTA, "accounting": "process tree (no cgroup here)"}
+        return self.cgroup.describe() if self.cgroup else {**cgroups.NO_QUOTA, "accounting": "process tree (no cgroup here)"}
 
     def cpu_seconds(self) -> float | None:
         return self.cgroup.usage() if self.cgroup else None
@@ -194,8 +133,8 @@ class LocalTarget(Target):
             "engine": "local",
             "pid": self.process.pid,
             "url": self.url,
-            "python": results.python_version(VENVS / self.name / "bin" / "python"),
-            "packages": results.pip_freeze(VENVS / self.name / "bin" / "python"),
+            "python": facts.python_version(VENVS / self.name / "bin" / "python"),
+            "packages": facts.pip_freeze(VENVS / self.name / "bin" / "python"),
             "start_command": str(self.framework.start_command.relative_to(ROOT)),
             "command_line": root.cmdline(),
             "processes": 1 + len(children),
@@ -302,48 +241,6 @@ class LocalGenerator(Generator):
                 stop_process_group(process, grace=5)
 
 
-class CgroupSampler(TreeSampler):
-    """A server in a cgroup of its own: its CPU from the cgroup (exact), its memory from its
-    process tree, and how often the kernel throttled it in the window."""
-
-    def __init__(self, pid: int, cgroup: cpu_quota.Cgroup, interval: float = 0.25):
-        super().__init__(pid, interval)
-        self.cgroup = cgroup
-        self.throttling: list[tuple[float, tuple[int, int, float]]] = []
-
-    def sample(self) -> tuple[float, int] | None:
-        tree = super().sample()
-        cpu = self.cgroup.usage()
-        if tree is None or cpu is None:
-            return tree
-        counts = self.cgroup.throttling()
-        if counts is not None:
-            self.throttling.append((time.time(), counts))
-        return cpu, tree[1]
-
-    def usage(self, start: float | None = None, end: float | None = None) -> dict:
-        found = {**super().usage(start, end), "cpu_source": "cgroup"}
-        inside = [c for t, c in self.throttling if (start is None or t >= start) and (end is None or t <= end)]
-        if len(inside) < 2 or not self.cgroup.cpus:
-            return found
-        (periods0, throttled0, seconds0), (periods1, throttled1, seconds1) = inside[0], inside[-1]
-        # Periods in which the server used its whole quota and had to wait: the budget at work.
-        throttle = {"periods": periods1 - periods0, "throttled_periods": throttled1 - throttled0, "throttled_s": round(seconds1 - seconds0, 3)}
-        return {**found, "throttle": throttle}
-
-
-class ProcessesSampler(Sampler):
-    """Several process trees as one: Locust's master and workers."""
-
-    def __init__(self, pids: list[int], interval: float = 0.25):
-        super().__init__(interval)
-        self.trees = [TreeSampler(pid) for pid in pids]
-
-    def sample(self) -> tuple[float, int] | None:
-        taken = [t for t in (tree.sample() for tree in self.trees) if t is not None]
-        return (sum(cpu for cpu, _ in taken), sum(rss for _, rss in taken)) if taken else None
-
-
 class LocalEngine(Engine):
     """Targets as processes on loopback (or LAB_TARGET_HOST); Locust as master + workers."""
 
@@ -353,14 +250,14 @@ class LocalEngine(Engine):
         self.run_dir = run_dir
         self.settings = settings
 
-    def target(self, framework: Framework, cores: list[int], env: dict | None = None, cpus: float | None = None) -> LocalTarget:
+    def target(self, framework: Service, cores: list[int], env: dict | None = None, cpus: float | None = None) -> LocalTarget:
         return LocalTarget(framework, cores, self.run_dir / "targets" / f"{framework.name}.log", extra_env=env,
                            host=self.settings.target_host, cpus=cpus)  # fmt: skip
 
     @classmethod
     def cpu_limit(cls, cpus: float, cores: list[int]) -> dict:
         """How a budget of `cpus` on `cores` is held here; refused when no CPU quota can be set."""
-        return cpu_quota.record(cpus, cores, cpu_quota.route_for(cpus, cores))
+        return cgroups.record(cpus, cores, cgroups.route_for(cpus, cores))
 
     def generator(self, cores: list[int]) -> LocalGenerator:
         return LocalGenerator(self.run_dir, cores, self.settings)

@@ -12,13 +12,21 @@ from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
 
-from . import database, records, reference, results, wrk
+from records import layout
+from records import run as records
+from records.files import write_json
+from records.run import StepRecord
+
+from ..catalog import Scenario
+from ..contract import database
+from ..engines.base import Generator
+from ..errors import LabError
+from ..load import wrk
+from . import reference
 from .calibrate import PROBE_SECONDS
-from .catalog import LabError, Scenario
-from .engine import Generator
-from .noise import NoiseSampler
+from .folders import now_iso
+from .noise_sampler import NoiseSampler
 from .plan import Plan, Step
-from .records import StepRecord
 from .targets import TargetSet
 
 
@@ -48,9 +56,9 @@ class StepRunner:
 
     def run(self, step: Step) -> StepRecord:
         """A step of the matrix: skipped, failed or measured; its step.json written either way."""
-        folder = results.step_dir(self.run_dir, step.framework, step.scenario, step.users, step.repeat)
+        folder = layout.step_dir(self.run_dir, step.framework, step.scenario, step.users, step.repeat)
         scenario = self.plan.scenario_by_name[step.scenario]
-        record = StepRecord(step.framework, step.scenario, step.users, step.repeat, started_at=results.now_iso())
+        record = StepRecord(step.framework, step.scenario, step.users, step.repeat, started_at=now_iso())
         if step.framework in self.targets.unavailable:
             return self.finish(folder, record, "skipped", f"target unavailable: {self.targets.unavailable[step.framework].splitlines()[0]}")
         if scenario.database and step.framework in self.targets.database_unavailable:
@@ -73,8 +81,8 @@ class StepRunner:
     def ceiling(self, baseline: str, scenario: Scenario, users: int) -> StepRecord:
         """A bare app at the run's highest level: its server's ceiling (wrk's figure, where installed:
         a generator that can reach it) and Locust's (what this generator can deliver)."""
-        folder = self.run_dir / "ceiling" / baseline / scenario.name / f"u{users:04d}"
-        record = StepRecord(baseline, scenario.name, users, 0, kind="ceiling", started_at=results.now_iso())
+        folder = layout.ceiling_dir(self.run_dir, baseline, scenario.name, users)
+        record = StepRecord(baseline, scenario.name, users, 0, kind="ceiling", started_at=now_iso())
         referenced = self.with_reference and scenario.name == reference.SCENARIO
         before = self.reference(baseline, scenario, users) if referenced else None
         self.measure(record, scenario, folder, self.warmup_for(baseline, scenario))
@@ -86,8 +94,8 @@ class StepRunner:
 
     def probe(self, framework: str, scenario: Scenario, users: int) -> StepRecord:
         """A short window for calibration (lab/calibrate.py), kept under calibration/ beside the run."""
-        folder = self.run_dir / "calibration" / f"{self.plan.server_cpus:g}-cores" / framework / scenario.name / f"u{users:04d}"
-        record = StepRecord(framework, scenario.name, users, 0, kind="probe", started_at=results.now_iso())
+        folder = layout.probe_dir(self.run_dir, self.plan.server_cpus, framework, scenario.name, users)
+        record = StepRecord(framework, scenario.name, users, 0, kind="probe", started_at=now_iso())
         return self.measure(record, scenario, folder, self.warmup_for(framework, scenario), PROBE_SECONDS)
 
     def add_wrk(self, record: StepRecord, scenario: Scenario, folder: Path) -> None:
@@ -175,7 +183,7 @@ class StepRunner:
             folder.mkdir(parents=True, exist_ok=True)
             for name, text in window.csv.items():
                 (folder / f"locust_{name}.csv").write_text(text)
-            results.write_json(folder / "locust_web_stats.json", window.stats)
+            write_json(folder / "locust_web_stats.json", window.stats)
             reason = "; ".join(window.problems) or None
         if not target.alive():
             reason = f"{target.exit_reason()} during the step; last log lines:\n{target.log_tail()}"
@@ -188,6 +196,6 @@ class StepRunner:
             raise LabError(f"the load generator stopped working: {problem}")
 
     def finish(self, folder: Path, record: StepRecord, status: str, reason: str | None) -> StepRecord:
-        record.status, record.reason, record.ended_at = status, reason, results.now_iso()
+        record.status, record.reason, record.ended_at = status, reason, now_iso()
         records.write(folder / "step.json", record)
         return record
