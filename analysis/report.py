@@ -16,9 +16,12 @@ from pathlib import Path
 import pandas as pd
 
 from records import rules
+from records.run import budget_headline
 
 from . import servers, stats
 from .archive import UNPACKED
+from .blocks import Block
+from .sections import profile_blocks, tax_blocks
 from .charts import scenario_charts
 from .claims import check_claims
 from .tables import (
@@ -53,23 +56,12 @@ def conditions(manifest: dict) -> list[str]:
 
 
 def budget_line(budget: dict, cores: dict) -> str:
-    """The server's CPU budget and how it was chosen (lab/calibrate.py), in the reader's words."""
-    # A shared run's manifest is untrusted: numbers that are not numbers are "not recorded".
-    try:
-        cpus, goal = float(budget.get("cpus", cores.get("server_cpus"))), float(budget.get("goal", rules.HEADROOM_GOAL))
-        found = budget.get("capacity_rps") or {}
-        capacity = ", ".join(f"{str(pattern)[:40]} {float(rps):,.0f} req/s" for pattern, rps in list(found.items())[:4])
-    except (TypeError, ValueError, AttributeError):
-        return "server budget: not recorded"
-    unit = "core" if cpus <= 1 else "cores"
-    mode = budget.get("mode")
-    capacity = f" (Locust's capacity on its cores: {capacity})" if capacity else ""
-    if mode == "auto" and budget.get("goal_met"):
-        return f"server budget {cpus:g} {unit}, chosen so Locust had at least {1 - goal:.0%} headroom{capacity}"
-    if mode in ("auto", "explicit"):
-        given = "chosen by calibration" if mode == "auto" else "as given (SERVER_CPUS)"
-        return f"server budget {cpus:g} {unit}, {given}: {str(budget.get('reason'))[:400]}{capacity}"
-    return f"server budget {cpus:g} {unit}: {str(budget.get('reason') or 'not calibrated')[:400]}"
+    """The server's CPU budget and how it was chosen (records/run.py's headline), with Locust's capacity."""
+    budget = budget if isinstance(budget, dict) else {}
+    line = budget_headline({"cpus": cores.get("server_cpus"), **budget})
+    found = budget.get("capacity_rps") if isinstance(budget.get("capacity_rps"), dict) else {}
+    capacity = ", ".join(f"{str(pattern)[:40]} {rps:,.0f} req/s" for pattern, rps in list(found.items())[:4] if rules.number(rps) is not None)
+    return line + (f" (Locust's capacity on its cores: {capacity})" if capacity else "")
 
 
 LEGEND = (
@@ -130,16 +122,6 @@ CHART_NOTE = (
 
 
 @dataclass
-class Block:
-    kind: str  # "h1", "h2", "p", "ul", "table", "chart"
-    text: str = ""
-    items: list[str] | None = None
-    table: pd.DataFrame | None = None
-    png: bytes = b""
-    align: str = "right"  # of a table's text cells in markdown: numbers right, prose left
-
-
-@dataclass
 class Report:
     run_dir: Path
     manifest: dict
@@ -189,7 +171,7 @@ def table_blocks(report: Report, charts: dict[str, dict[str, bytes]] | None = No
         ]
     if not levels.empty and not locust_vs_wrk(levels, report.order).empty:
         blocks += [Block("h2", "Locust against wrk, same target and connections"), Block("table", table=locust_vs_wrk(levels, report.order))]
-    problems = report.frame[report.frame["status"] != "ok"]
+    problems = report.frame[(report.frame["status"] != "ok") & (report.frame["kind"] != "profile")]
     if not problems.empty:
         blocks += [
             Block("h2", "Steps not measured"),
@@ -337,10 +319,15 @@ def to_html(blocks: list[Block], title: str) -> str:
     )
 
 
+# The only links a report makes: to the flame graphs it wrote beside itself.
+LINK = re.compile(r"\[([^\]]+)\]\((flames/[a-z0-9][a-z0-9._-]*\.svg)\)")
+
+
 def _inline(text: str) -> str:
-    """The little markdown the blocks use: `code` and **bold**."""
+    """The little markdown the blocks use: `code`, **bold** and links to the report's own flame graphs."""
     text = html.escape(text)
     text = re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
+    text = LINK.sub(r'<a href="\2">\1</a>', text)
     return re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", text)
 
 
@@ -387,12 +374,15 @@ def build(run_dir: Path) -> Report:
     output(out, "tables.md").write_text(to_md(header + table_blocks(report)))
 
     charts = {} if report.levels.empty else {s: scenario_charts(report.levels, s, report.order, report.baselines) for s in report.scenarios}
+    flame_dir = output(out, "flames")
+    flame_dir.mkdir(exist_ok=True)
+    full = (header + claims_blocks(report) + fidelity_blocks(report) + tax_blocks(report.levels)
+            + profile_blocks(report, lambda name: output(flame_dir, name)) + [Block("p", CHART_NOTE)] + table_blocks(report, charts))  # fmt: skip
     chart_dir = output(out, "charts")
     chart_dir.mkdir(exist_ok=True)
-    for pngs in charts.values():
-        for name, png in pngs.items():
-            output(chart_dir, f"{name}.png").write_bytes(png)
-    full = header + claims_blocks(report) + fidelity_blocks(report) + [Block("p", CHART_NOTE)] + table_blocks(report, charts)
+    for block in full:
+        if block.kind == "chart":
+            output(chart_dir, f"{block.text}.png").write_bytes(block.png)
     output(out, "report.md").write_text(to_md(full))
     output(out, "report.html").write_text(to_html(full, f"Results: {report.manifest.get('run_id', report.run_dir.name)}"))
     return report

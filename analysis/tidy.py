@@ -215,7 +215,7 @@ def tidy(run_dir: Path) -> pd.DataFrame:
     """Every step of a run as one row; a step that failed or is unreadable keeps its reason."""
     run_dir = Path(run_dir)
     manifest = load_manifest(run_dir)
-    paths = sorted((run_dir / "ceiling").glob("*/*/*/step.json")) + sorted((run_dir / "steps").glob("*/*/*/step.json"))
+    paths = [path for folder in ("ceiling", "steps", "profiles") for path in sorted((run_dir / folder).glob("*/*/*/step.json"))]
     frame = pd.DataFrame([step_row(run_dir, manifest, path) for path in paths], columns=COLUMNS)
     flag_generator_bound(frame, manifest)
     return frame.sort_values(["kind", "scenario", "framework", "users", "repeat"], kind="stable").reset_index(drop=True)

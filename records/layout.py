@@ -8,6 +8,7 @@
       calibration/<cpus>-cores/<target>/<scenario>/u<users>/   the probes
       ceiling/<baseline>/<scenario>/u<users>/          the bare apps
       steps/<target>/<scenario>/u<users>-r<repeat>/    each step: step.json and Locust's CSVs
+      profiles/<target>/<scenario>/u<users>/           a profiled window: step.json, stacks.txt (collapsed)
       report/                                          the analysis: tidy.csv, tables, charts, report.md/.html
 
 User levels have four digits so folders sort in order; repeats count from 1.
@@ -29,6 +30,10 @@ def step_dir(run_dir: Path, target: str, scenario: str, users: int, repeat: int)
 
 def ceiling_dir(run_dir: Path, baseline: str, scenario: str, users: int) -> Path:
     return run_dir / "ceiling" / baseline / scenario / level(users)
+
+
+def profile_dir(run_dir: Path, target: str, scenario: str, users: int) -> Path:
+    return run_dir / "profiles" / target / scenario / level(users)
 
 
 def probe_dir(run_dir: Path, cores: float, target: str, scenario: str, users: int) -> Path:

@@ -66,7 +66,7 @@ class StepRecord:
     scenario: str
     users: int
     repeat: int
-    kind: str = "step"  # step; ceiling (a bare app: its server's ceiling); probe (calibration)
+    kind: str = "step"  # step; ceiling (a bare app: its server's ceiling); probe (calibration); profile (lab/run/profiling.py)
     status: str = "failed"  # ok, failed, skipped
     reason: str | None = None
     started_at: str | None = None
@@ -77,6 +77,8 @@ class StepRecord:
     noise: dict | None = None  # CPU time others took on the lab's cores in the window (lab/run/noise.py)
     # wrk on the same server on its whole cores, no quota, right before the window (lab/run/reference.py).
     reference: dict | None = None
+    # A profiled window (kind "profile"): the sampler, its rate, its stacks file (lab/run/profiling.py).
+    profile: dict | None = None
     step_version: int = STEP_VERSION
 
 
@@ -112,3 +114,23 @@ def read_manifest(path: Path) -> Manifest:
 
 def read_step(path: Path) -> StepRecord:
     return _build(StepRecord, read_json(path), "step_version", path)
+
+
+def budget_headline(budget: dict) -> str:
+    """The server's CPU budget and how it was chosen, in one line: the console's and the report's.
+
+    A shared run's manifest is untrusted: numbers that are not numbers are "not recorded"."""
+    from .rules import HEADROOM_GOAL, number
+
+    cpus, goal = number(budget.get("cpus")), number(budget.get("goal", HEADROOM_GOAL))
+    if cpus is None or goal is None:
+        return "server budget: not recorded"
+    unit = "core" if cpus <= 1 else "cores"
+    mode, reason = budget.get("mode"), str(budget.get("reason") or "not calibrated")[:400]
+    if mode == "auto" and budget.get("goal_met"):
+        return f"server budget {cpus:g} {unit}, chosen so Locust had at least {1 - goal:.0%} headroom"
+    if mode == "auto":
+        return f"server budget {cpus:g} {unit}: {reason}"
+    if mode == "explicit":
+        return f"server budget {cpus:g} {unit} (SERVER_CPUS): " + (f"Locust keeps at least {1 - goal:.0%} headroom" if budget.get("goal_met") else reason)
+    return f"server budget {cpus:g} {unit} ({reason})"

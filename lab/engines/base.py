@@ -81,6 +81,10 @@ class Target(ABC):
         """The server's CPU seconds so far from its cgroup's accounting (exact); None where it cannot be read."""
 
     @abstractmethod
+    def pid(self) -> int | None:
+        """The server's first process as this host sees it (its workers are its children), None if not visible."""
+
+    @abstractmethod
     def stop(self) -> None: ...
 
     def wait_healthy(self, timeout: float = 60) -> None:

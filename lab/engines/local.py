@@ -108,6 +108,9 @@ class LocalTarget(Target):
     def cpu_seconds(self) -> float | None:
         return self.cgroup.usage() if self.cgroup else None
 
+    def pid(self) -> int | None:
+        return self.process.pid if self.alive() else None
+
     def settle(self) -> None:
         root = psutil.Process(self.process.pid)
         wait_until_steady(lambda: len(root.children(recursive=True)))

@@ -22,7 +22,7 @@ from ..engines.filler import IdleFiller
 from ..errors import LabError
 from ..load import wrk
 from ..settings import GeneratorSettings, from_env
-from . import folders, preflight, reference
+from . import folders, preflight, profiling, reference
 from .budget import Budget
 from .console import describe, progress, say, say_disturbed, say_fidelity, warn
 from .manifests import EXIT_CODES, RunManifest, initial_budget
@@ -142,10 +142,13 @@ class Bench:
             self.lap("ceilings_s")
             self.run_steps(steps)
             self.lap("steps_s")
+            self.run_profiles(steps, targets)
+            self.lap("profiles_s")
 
     def plan_times(self) -> None:
         plan, wrk_on = self.plan, bool(self.wrk_path)
-        planned = {"calibration": plan.calibration_seconds(), "ceilings": plan.ceiling_seconds(wrk_on), "steps": plan.step_seconds(wrk_on)}
+        planned = {"calibration": plan.calibration_seconds(), "ceilings": plan.ceiling_seconds(wrk_on), "steps": plan.step_seconds(wrk_on),
+                   "profiles": plan.profile_seconds()}  # fmt: skip
         self.timings.update({f"planned_{name}_s": round(seconds, 1) for name, seconds in planned.items()})
         say(f"measuring: about {sum(planned.values()) / 60:.1f} min")
 
@@ -189,6 +192,23 @@ class Bench:
                 say(describe(f"[{index}/{len(plan.steps)}] {step.label}", record))
                 # Advance by the plan's share, so the time-left estimate learns the real pace.
                 bar.update(task, advance=per_step, done=index)
+
+    def run_profiles(self, steps: StepRunner, targets: TargetSet) -> None:
+        """One profiled window per target and scenario where the profile asks (lab/run/profiling.py); never a measurement."""
+        scenarios = [s for s in self.plan.scenarios if s.name in profiling.SCENARIOS]
+        if not self.plan.profile.settings.get("profile_cpu") or not scenarios:
+            return
+        problem = profiling.problem()
+        if problem:
+            warn(f"no CPU profiles: {problem}")
+            return
+        users = max(self.plan.users)
+        for framework in self.plan.frameworks:
+            for scenario in scenarios:
+                if targets.ready(framework.name):
+                    record = steps.profiled(framework.name, scenario, users)
+                    self.records.append(record)
+                    say(describe(f"profile {framework.name} {scenario.name} u={users}", record) + profiling.words(record.profile))
 
     def status(self) -> str:
         measured = [r for r in self.records if r.kind == "step" and r.status == "ok"]

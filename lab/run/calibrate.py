@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from urllib.parse import urlsplit
 
 from records.rules import HEADROOM_GOAL, generator_cores
-from records.run import StepRecord
+from records.run import StepRecord, budget_headline
 
 # A target may need at most this share of the generator's capacity (records/rules.py).
 GOAL = HEADROOM_GOAL
@@ -184,18 +184,8 @@ def describe_short(record: dict) -> str:
 
 
 def headline(record: dict) -> str:
-    """One line for the console and the report's header."""
-    cpus = record["cpus"]
-    unit = "core" if cpus <= 1 else "cores"
-    if record["mode"] == "auto" and record["goal_met"]:
-        return f"server budget {cpus:g} {unit}, chosen so Locust had at least {1 - GOAL:.0%} headroom"
-    if record["mode"] == "auto":
-        return f"server budget {cpus:g} {unit}: {record['reason']}"
-    if record["mode"] == "explicit":
-        return f"server budget {cpus:g} {unit} (SERVER_CPUS): " + (
-            f"Locust keeps at least {1 - GOAL:.0%} headroom" if record["goal_met"] else record["reason"]
-        )
-    return f"server budget {cpus:g} {unit} ({record.get('reason', 'not calibrated')})"
+    """One line for the console and the report's header (records/run.py renders it for both)."""
+    return budget_headline(record)
 
 
 def fixed(cpus: float, reason: str) -> dict:

@@ -122,6 +122,13 @@ class Plan:
     def baselines(self) -> set[str]:
         return {f.baseline for f in self.frameworks if f.baseline}
 
+    def profile_seconds(self) -> float:
+        """The profiled windows after the steps (lab/run/profiling.py), where the profile asks for them."""
+        if not self.profile.settings.get("profile_cpu"):
+            return 0
+        profiled = [s for s in self.scenarios if s.name in ("json", "validate")]
+        return len(self.frameworks) * len(profiled) * (STEP_OVERHEAD_SECONDS + self.duration)
+
     def ceiling_seconds(self, wrk: bool = False) -> float:
         if not self.ceilings:
             return 0

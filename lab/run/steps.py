@@ -22,7 +22,7 @@ from ..contract import database
 from ..engines.base import Generator
 from ..errors import LabError
 from ..load import wrk
-from . import reference
+from . import profiling, reference
 from .calibrate import PROBE_SECONDS
 from .folders import now_iso
 from .noise_sampler import NoiseSampler
@@ -90,6 +90,19 @@ class StepRunner:
             self.add_reference(record, before, scenario, folder)
         if record.status == "ok" and self.wrk_path and scenario.wrk_path:
             self.add_wrk(record, scenario, folder)
+        return record
+
+    def profiled(self, name: str, scenario: Scenario, users: int) -> StepRecord:
+        """One more window with a sampling profiler on the server (lab/run/profiling.py): not a measurement."""
+        folder = layout.profile_dir(self.run_dir, name, scenario.name, users)
+        record = StepRecord(name, scenario.name, users, 0, kind="profile", started_at=now_iso())
+        pid = self.targets.targets[name].pid()
+        if pid is None:
+            return self.finish(folder, record, "skipped", "the server's process cannot be seen from this host")
+        with profiling.recording(pid, folder / "stacks.txt") as found:
+            self.measure(record, scenario, folder, warmup=0)
+        record.profile = found
+        records.write(folder / "step.json", record)
         return record
 
     def probe(self, framework: str, scenario: Scenario, users: int) -> StepRecord:

@@ -95,6 +95,9 @@ class FakeTarget(Target):
     def cpu_seconds(self):
         return None  # no cgroup: fidelity is not measured on the fake engine
 
+    def pid(self):
+        return None
+
     def stop(self):
         if self.running:
             self.script.calls.append(("stop", self.name))

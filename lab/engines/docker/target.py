@@ -60,6 +60,10 @@ class DockerTarget(Target):
         self.container.reload()
         return cpu_limit(self.container.attrs["HostConfig"])
 
+    def pid(self) -> int | None:
+        self.container.reload()
+        return (self.container.attrs.get("State") or {}).get("Pid") or None
+
     def cpu_seconds(self) -> float | None:
         """From the container's cgroup on this host (exact, and quick); the Engine API's stats where it cannot be read."""
         pid = (self.container.attrs.get("State") or {}).get("Pid")
