@@ -89,7 +89,7 @@ def test_frameworks_all_or_a_variant_and_the_servers_profile():
     assert [f.name for f in default.frameworks] == ["fastapi", "flask", "django"]
     servers = make_plan(Options(profile="servers"), usable=[0, 1])
     assert [f.name for f in servers.frameworks] == list(catalog.targets())
-    assert [s.name for s in servers.scenarios] == ["json", "io", "db", "queries"]
+    assert [s.name for s in servers.scenarios] == ["json", "io", "validate", "db", "queries"]
     picked = make_plan(Options(profile="quick", frameworks="quart,django-asgi"), usable=[0, 1])
     assert [f.name for f in picked.frameworks] == ["quart", "django-asgi"]
     assert make_plan(Options(profile="smoke", frameworks="all"), usable=[0, 1]).frameworks == servers.frameworks

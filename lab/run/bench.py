@@ -22,9 +22,9 @@ from ..engines.filler import IdleFiller
 from ..errors import LabError
 from ..load import wrk
 from ..settings import GeneratorSettings, from_env
-from . import folders, preflight, profiling, reference
+from . import folders, preflight, reference, stages
 from .budget import Budget
-from .console import describe, progress, say, say_disturbed, say_fidelity, warn
+from .console import say, say_disturbed, say_fidelity, warn
 from .manifests import EXIT_CODES, RunManifest, initial_budget
 from .plan import Options, make_plan
 from .signals import interruptible
@@ -138,11 +138,11 @@ class Bench:
             steps.filler = stack.enter_context(IdleFiller(plan.server_cores, run_dir / "targets")) if self.budget.fractional else None
             record.cores["filler"] = steps.filler.describe() if steps.filler else {"none": "the budget is the server's whole cores"}
             manifest.save()
-            self.run_ceilings(steps, targets)
+            stages.ceilings(plan, steps, targets, into=self.records)
             self.lap("ceilings_s")
-            self.run_steps(steps)
+            stages.steps(plan, steps, bool(self.wrk_path), into=self.records)
             self.lap("steps_s")
-            self.run_profiles(steps, targets)
+            stages.profiles(plan, steps, targets, into=self.records)
             self.lap("profiles_s")
 
     def plan_times(self) -> None:
@@ -166,49 +166,6 @@ class Bench:
         found = reference.not_measured(problem) if problem else reference.summary(self.records, self.plan.server_cpus)
         manifest.record.fidelity = found
         say_fidelity(found)
-
-    def run_ceilings(self, steps: StepRunner, targets: TargetSet) -> None:
-        """Each server's bare app at the highest level: its ceiling, and the generator's."""
-        if not self.plan.ceilings:
-            return
-        users = max(self.plan.users)
-        for baseline in targets.baselines():
-            for scenario in self.plan.ceiling_scenarios():
-                if targets.ready(baseline):
-                    record = steps.ceiling(baseline, scenario, users)
-                    self.records.append(record)
-                    say(describe(f"ceiling {baseline} {scenario.name} u={users}", record))
-
-    def run_steps(self, steps: StepRunner) -> None:
-        plan = self.plan
-        per_step = plan.step_seconds(bool(self.wrk_path)) / max(len(plan.steps), 1)
-        with progress() as bar:
-            task = bar.add_task("starting", total=per_step * len(plan.steps), done=0, total_steps=len(plan.steps))
-            for index, step in enumerate(plan.steps, 1):
-                steps.tick = lambda stats, label=step.label: bar.update(task, description=f"{label}  {stats.get('total_rps', 0):,.0f} req/s now")
-                bar.update(task, description=step.label)
-                record = steps.run(step)
-                self.records.append(record)
-                say(describe(f"[{index}/{len(plan.steps)}] {step.label}", record))
-                # Advance by the plan's share, so the time-left estimate learns the real pace.
-                bar.update(task, advance=per_step, done=index)
-
-    def run_profiles(self, steps: StepRunner, targets: TargetSet) -> None:
-        """One profiled window per target and scenario where the profile asks (lab/run/profiling.py); never a measurement."""
-        scenarios = [s for s in self.plan.scenarios if s.name in profiling.SCENARIOS]
-        if not self.plan.profile.settings.get("profile_cpu") or not scenarios:
-            return
-        problem = profiling.problem()
-        if problem:
-            warn(f"no CPU profiles: {problem}")
-            return
-        users = max(self.plan.users)
-        for framework in self.plan.frameworks:
-            for scenario in scenarios:
-                if targets.ready(framework.name):
-                    record = steps.profiled(framework.name, scenario, users)
-                    self.records.append(record)
-                    say(describe(f"profile {framework.name} {scenario.name} u={users}", record) + profiling.words(record.profile))
 
     def status(self) -> str:
         measured = [r for r in self.records if r.kind == "step" and r.status == "ok"]

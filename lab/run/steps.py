@@ -165,38 +165,15 @@ class StepRunner:
             self.fatal_if_generator_gone()
             reason = str(problem)
         if window is not None:
-            stop = window.stop
-            start, end = stop.get("window_start"), stop.get("window_end")
-            workers = stop.get("workers", [])
-            record.locust = {
-                "user_class": scenario.user_class,
-                "host": target.load_url,
-                "users": record.users,
-                "warmup_s": warmup,
-                "cores": self.plan.locust_cores,
-                "window_start": start,
-                "window_end": end,
-                "workers": workers,
-                # Each worker is one process on one core: the busiest one is the first to run out.
-                "cpu_percent": max((w["cpu_percent"] for w in workers), default=None),
-                "demand_percent": max((w["demand_percent"] for w in workers if w.get("demand_percent") is not None), default=None),
-                "master_cpu_percent": (stop.get("master") or {}).get("cpu_percent"),
-                "processes": locust.usage(start, end),
-                "total_requests": stop.get("total_requests"),
-                "total_failures": stop.get("total_failures"),
-                "total_rps": stop.get("total_rps"),
-                "phases_s": window.phases,
-            }
+            start, end = window.stop.get("window_start"), window.stop.get("window_end")
+            record.locust = locust_record(window, scenario.user_class, target.load_url, record.users, warmup, self.plan.locust_cores, locust.usage(start, end))
             record.server = {"cores": self.plan.server_cores, "cpus": self.plan.server_cpus, **server.usage(start, end)}
             if filler is not None:
                 record.server["filler_cpu_percent"] = filler.usage(start, end)["cpu_percent"]
             # The lab's own CPU on the server's cores: the server, and the idle fillers there.
             own = None if record.server["cpu_percent"] is None else record.server["cpu_percent"] + (record.server.get("filler_cpu_percent") or 0)
             record.noise = noise.record(start, end, {"server": own, "locust": record.locust["processes"]["cpu_percent"]})
-            folder.mkdir(parents=True, exist_ok=True)
-            for name, text in window.csv.items():
-                (folder / f"locust_{name}.csv").write_text(text)
-            write_json(folder / "locust_web_stats.json", window.stats)
+            keep_locust_files(window, folder)
             reason = "; ".join(window.problems) or None
         if not target.alive():
             reason = f"{target.exit_reason()} during the step; last log lines:\n{target.log_tail()}"
@@ -212,3 +189,36 @@ class StepRunner:
         record.status, record.reason, record.ended_at = status, reason, now_iso()
         records.write(folder / "step.json", record)
         return record
+
+
+def locust_record(window, user_class: str, host: str, users: int, warmup: float, cores: list[int], processes: dict) -> dict:
+    """What Locust's master and workers said of a window, for step.json's `locust`."""
+    stop = window.stop
+    workers = stop.get("workers", [])
+    return {
+        "user_class": user_class,
+        "host": host,
+        "users": users,
+        "warmup_s": warmup,
+        "cores": cores,
+        "window_start": stop.get("window_start"),
+        "window_end": stop.get("window_end"),
+        "workers": workers,
+        # Each worker is one process on one core: the busiest one is the first to run out.
+        "cpu_percent": max((w["cpu_percent"] for w in workers), default=None),
+        "demand_percent": max((w["demand_percent"] for w in workers if w.get("demand_percent") is not None), default=None),
+        "master_cpu_percent": (stop.get("master") or {}).get("cpu_percent"),
+        "processes": processes,
+        "total_requests": stop.get("total_requests"),
+        "total_failures": stop.get("total_failures"),
+        "total_rps": stop.get("total_rps"),
+        "phases_s": window.phases,
+    }
+
+
+def keep_locust_files(window, folder: Path) -> None:
+    """Locust's own CSV downloads for the window, and what its web UI showed once it closed."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in window.csv.items():
+        (folder / f"locust_{name}.csv").write_text(text)
+    write_json(folder / "locust_web_stats.json", window.stats)
