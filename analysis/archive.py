@@ -1,7 +1,7 @@
 """A run as one file to share (results/<run-id>.tar.gz), and the careful way back in.
 
 unpack() accepts only what share() makes: one top folder named by a run id holding a
-manifest.json, regular files and folders only, every name a plain name (lab/names.py), no
+manifest.json, regular files and folders only, every name a plain name (records/names.py), no
 links, no sparse files, no name twice, within the caps below; and it never overwrites a run.
 A shared archive is untrusted: the caps are checked from the tar headers before anything is
 written, and again for each member as it is extracted.

@@ -190,7 +190,7 @@ def step_row(run_dir: Path, manifest: dict, step_file: Path) -> dict:
         server_peak_rss_mb=server.get("peak_rss_mb"),
     )
     noise = step.get("noise") or {}
-    # Others' CPU time (and steal) on the worst of the server's and Locust's cores (lab/noise.py);
+    # Others' CPU time (and steal) on the worst of the server's and Locust's cores (lab/run/noise.py);
     # a step without a noise record (an older run) is not known to be disturbed.
     row.update(foreign_percent=noise.get("foreign_percent"), steal_percent=noise.get("steal_percent"), noise_role=noise.get("worst_role"),
                disturbed=disturbed(noise.get("foreign_percent"), noise.get("steal_percent")))  # fmt: skip

@@ -52,7 +52,7 @@ class Manifest:
     database: dict = field(default_factory=dict)
     unavailable: dict = field(default_factory=dict)
     wrk: dict = field(default_factory=dict)
-    # The server's CPU budget and how it was chosen (lab/calibrate.py): mode, cpus, probes, needs.
+    # The server's CPU budget and how it was chosen (lab/run/calibrate.py): mode, cpus, probes, needs.
     budget: dict = field(default_factory=dict)
     # Per target: its requests per CPU-second at the budget over those on its whole cores (lab/run/reference.py).
     fidelity: dict = field(default_factory=dict)

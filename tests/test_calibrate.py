@@ -1,4 +1,4 @@
-"""Calibration's rules (lab/calibrate.py) on constructed probes, and the connection pattern on real servers.
+"""Calibration's rules (lab/run/calibrate.py) on constructed probes, and the connection pattern on real servers.
 
 The figures in the probes are of the kind measured on a 2-core machine (one server core, one
 Locust core): Locust gives ~7,600 req/s over keep-alive and ~2,800 when every request opens a

@@ -67,7 +67,7 @@ def test_postgres_is_reachable_only_on_the_compose_network(config):
 
 @pytest.fixture(scope="module")
 def bench_override(tmp_path_factory) -> str:
-    """The override the runner writes into each run folder (lab/docker.py bench_override)."""
+    """The override the runner writes into each run folder (lab/engines/docker/compose.py bench_override)."""
     from lab.engines.docker import bench_override
     from lab.settings import GeneratorSettings
 

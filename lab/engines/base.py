@@ -1,6 +1,6 @@
 """What every engine provides, declared once, and what the engines share.
 
-An engine (lab/local.py: processes on loopback; lab/docker.py: compose services) gives the
+An engine (lab/engines/local.py: processes on loopback; lab/engines/docker/compose.py: compose services) gives the
 runner three kinds of things, each a context manager so cleanup is a `with`:
 
 - Target: one server under test (a framework or a bare baseline), started from its one

@@ -12,7 +12,7 @@ that core wants to, and the server preempts it as soon as it wakes, so it takes 
 the server and fills what the quota leaves idle. (A SCHED_IDLE process alone is not enough:
 the kernel shares a core between cgroups and session autogroups first, and a filler in a
 group of its own at the default weight took half of the core from a server at 0.5 core.)
-It is the lab's own process: the noise guard counts its CPU time as the lab's (lab/noise.py).
+It is the lab's own process: the noise guard counts its CPU time as the lab's (lab/run/noise.py).
 The runner pauses it while it measures the server on its whole cores (lab/reference.py),
 where there is no quota and so no idle time to fill.
 

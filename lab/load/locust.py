@@ -1,6 +1,6 @@
 """The runner's side of a long-lived Locust master: one measured window per step.
 
-Both engines start a master and its workers once per run (lab/engine.py's Generator); this
+Both engines start a master and its workers once per run (lab/engines/base.py's Generator); this
 module drives that master over its web API, as the web UI does: POST /swarm to start the
 step's users, GET /stats/requests to watch them, and the CSV downloads for the numbers. Two
 routes that the lab adds to the master (locustfiles/_control.py) make the window exact:

@@ -19,7 +19,7 @@ run goes on there and the targets still short are named (the analysis flags thei
 An explicit budget is checked the same way: a warning, not a refusal.
 
 Pure functions over Probe records, so the rules are tested without a server; the probes are
-measured by lab/step.py (StepRunner.probe) and the runner (lab/bench.py) calls choose().
+measured by lab/step.py (StepRunner.probe) and the runner (lab/run/bench.py) calls choose().
 """
 
 import http.client
@@ -32,7 +32,7 @@ from records.run import StepRecord, budget_headline
 # A target may need at most this share of the generator's capacity (records/rules.py).
 GOAL = HEADROOM_GOAL
 # Budgets tried, largest first (never more than the server's cores); 0.1 is the smallest budget the
-# lab holds a server to (lab/cpu_quota.py MIN_CPUS).
+# lab holds a server to (lab/engines/server_cgroup.py MIN_CPUS).
 LADDER = (8, 6, 4, 3, 2, 1.5, 1, 0.75, 0.5, 0.4, 0.3, 0.25, 0.2, 0.15, 0.1)
 # The measured window of one probe, in seconds: enough for a rate at thousands of req/s.
 PROBE_SECONDS = 3

@@ -46,7 +46,7 @@ class Options:
     frameworks: str | None = None  # comma-separated, as typed
     scenarios: str | None = None
     server_cores: str | None = None
-    # The server's CPU budget: "auto" (calibrated, lab/calibrate.py), "all" (all of its cores) or a
+    # The server's CPU budget: "auto" (calibrated, lab/run/calibrate.py), "all" (all of its cores) or a
     # number of cores, a fraction allowed; None: the profile's `budget`.
     server_cpus: str | None = None
     locust_cores: str | None = None

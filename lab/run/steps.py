@@ -48,7 +48,7 @@ class StepRunner:
         self.with_reference = with_reference
         # The idle fillers on the server's cores while the targets run under a quota (lab/filler.py), set by the runner.
         self.filler = None
-        # The cores whose other users the noise guard measures (lab/noise.py).
+        # The cores whose other users the noise guard measures (lab/run/noise.py).
         self.roles = {"server": plan.server_cores, "locust": plan.locust_cores}
 
     def expected_workers(self) -> int:
@@ -106,7 +106,7 @@ class StepRunner:
         return record
 
     def probe(self, framework: str, scenario: Scenario, users: int) -> StepRecord:
-        """A short window for calibration (lab/calibrate.py), kept under calibration/ beside the run."""
+        """A short window for calibration (lab/run/calibrate.py), kept under calibration/ beside the run."""
         folder = layout.probe_dir(self.run_dir, self.plan.server_cpus, framework, scenario.name, users)
         record = StepRecord(framework, scenario.name, users, 0, kind="probe", started_at=now_iso())
         return self.measure(record, scenario, folder, self.warmup_for(framework, scenario), PROBE_SECONDS)

@@ -17,7 +17,7 @@ from ..errors import LabError
 
 
 class ConformanceGate:
-    """The endpoint contract (lab/conformance.py) as the runner's gate."""
+    """The endpoint contract (lab/contract/conformance.py) as the runner's gate."""
 
     def database_status(self, target: Target) -> dict:
         return conformance.database_status(target.url)

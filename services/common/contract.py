@@ -22,7 +22,7 @@ CPU_MAX_N = 200_000
 QUERIES_MIN = 1
 QUERIES_MAX = 500
 
-# The database (lab/db/schema.sql seeds it): world ids and randomNumbers are 1..WORLD_ROWS.
+# The database (lab/contract/schema.sql seeds it): world ids and randomNumbers are 1..WORLD_ROWS.
 WORLD_ROWS = 10_000
 EXTRA_FORTUNE = "Additional fortune added at request time."
 # /fortunes' one template, the same file for Jinja2 (FastAPI, Flask) and Django's engine.

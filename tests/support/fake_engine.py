@@ -1,6 +1,6 @@
 """A fake engine for the runner's own rules: no server, no Locust, no database.
 
-It implements lab/engine.py's interfaces with scripted behaviour (a target that fails to
+It implements lab/engines/base.py's interfaces with scripted behaviour (a target that fails to
 start, fails the contract, has no database, dies; a worker lost in a given step; Ctrl-C in a
 given step) and records what the runner asked of it, so tests/test_runner_rules.py can check
 the runner's sequencing in seconds. The real engines are tested end to end elsewhere.

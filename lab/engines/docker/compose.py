@@ -101,7 +101,7 @@ def bench_override(services: list[Service], host: str, database_port: int, setti
     the quota on the running container, DockerTarget.limit) and the worker formula on the server's
     whole cores. Plain `docker compose up` is untouched: its services stay on the compose network."""
     lines = [
-        "# Written by the runner (lab/docker.py, bench_override) for this run and added after docker-compose.yml:",
+        "# Written by the runner (lab/engines/docker/compose.py, bench_override) for this run and added after docker-compose.yml:",
         "# every container on the host's network, as TechEmpower's toolset runs its benchmarks.",
         "services:",
         "  postgres:",

@@ -1,4 +1,4 @@
-"""The lab's two tables as Django models. The lab creates and seeds them (lab/db/schema.sql),
+"""The lab's two tables as Django models. The lab creates and seeds them (lab/contract/schema.sql),
 so Django neither migrates nor manages them."""
 
 from django.db import models
