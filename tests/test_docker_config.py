@@ -1,5 +1,5 @@
 """The container definitions, checked without running them: compose config, hadolint,
-and that compose and the Dockerfiles agree with services/<name>/service.toml."""
+and that compose and the one service Dockerfile agree with services/<name>/service.toml."""
 
 import json
 import os
@@ -158,7 +158,11 @@ def test_compose_publishes_each_service_on_its_service_toml_port(config, name):
     service = config["services"][name]
     port = SERVICES[name].port
     assert [(p["target"], int(p["published"])) for p in service["ports"]] == [(port, port)]
-    assert service["environment"]["PORT"] == str(port)
+    # One Dockerfile for all: the service, its app and its port come from service.toml.
+    args = service["build"]["args"]
+    assert service["build"]["dockerfile"] == "Dockerfile" and service["build"]["context"].endswith("/services")
+    assert args == {"SERVICE": name, "PORT": str(port), **({"APP": SERVICES[name].app} if SERVICES[name].app else {})}
+    assert "PORT" not in service.get("environment", {}), "the image's PORT (from the build argument) is the one"
     assert service["environment"]["HOST"] == "0.0.0.0"
     # Locust reaches it by service name and port (the web UI's targets).
     if SERVICES[name].kind in ("framework", "variant"):
@@ -210,26 +214,34 @@ def test_services_wait_for_a_healthy_database(config):
     assert "pg_isready" in config["services"]["postgres"]["healthcheck"]["test"]
 
 
-@pytest.mark.parametrize("name", list(SERVICES))
-def test_dockerfile_pins_the_base_runs_start_sh_as_non_root(name):
-    text = (SERVICES[name].folder / "Dockerfile").read_text()
+DOCKERFILE = ROOT / "services" / "Dockerfile"
+
+
+def test_the_one_service_dockerfile_pins_the_base_runs_start_sh_as_non_root():
+    text = DOCKERFILE.read_text()
     assert not re.search(r"^#\s*syntax=", text, re.M), "a syntax directive pulls an image"
-    assert re.findall(r"^FROM (\S+)", text, re.M) == [BASE, BASE]  # build stage + final stage
+    assert f"ARG PYTHON_IMAGE={BASE}" in text
+    assert re.findall(r"^FROM (\S+)", text, re.M) == ["${PYTHON_IMAGE}", "${PYTHON_IMAGE}"]  # build + final stage
     assert "--require-hashes --no-deps -r /tmp/requirements.txt" in text
-    assert f"PORT={SERVICES[name].port}" in text and f"EXPOSE {SERVICES[name].port}" in text
-    assert f'CMD ["/srv/{name}/start.sh"]' in text
-    # A variant's image holds its framework's app, where its start.sh goes to run it.
-    app = SERVICES[name].app
-    if app:
-        assert f"COPY {app}/ /srv/{app}/" in text and f'cd "$(dirname "$0")/../{app}"' in SERVICES[name].start_command.read_text()
+    assert "PORT=${PORT}" in text and "EXPOSE ${PORT}" in text
+    assert "WORKDIR /srv/${SERVICE}" in text and 'CMD ["./start.sh"]' in text
     user = re.findall(r"^USER (\S+)", text, re.M)
     assert user and user[-1].split(":")[0] not in ("0", "root")
     assert "HEALTHCHECK" in text and "/health" in text
+    assert sorted(p.parent.name for p in (ROOT / "services").glob("*/Dockerfile")) == [], "one Dockerfile for all"
+
+
+@pytest.mark.parametrize("name", list(SERVICES))
+def test_start_sh_takes_the_port_it_is_given_and_a_variant_runs_its_frameworks_app(name):
+    start = SERVICES[name].start_command.read_text()
+    assert "${PORT:?" in start and not re.search(r"\b80\d\d\b", start), "the port is service.toml's, given as PORT"
+    if SERVICES[name].app:
+        assert f'cd "$(dirname "$0")/../{SERVICES[name].app}"' in start
 
 
 def test_every_dockerfile_passes_hadolint():
     tool_or_skip("hadolint", "--version")
-    files = [str(s.folder / "Dockerfile") for s in SERVICES.values()] + [str(ROOT / "locustfiles" / "Dockerfile")]
+    files = [str(DOCKERFILE), str(ROOT / "locustfiles" / "Dockerfile")]
     result = subprocess.run(["hadolint", *files], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
 

@@ -8,6 +8,6 @@ CPUS="${CPUS:-$(nproc)}"
 # Worker counts for a budget of CPUS cores, a fraction rounded up: services/common/workers.py.
 WORKERS="${WORKERS:-$(python3 ../common/workers.py granian "$CPUS")}"  # Granian's (one worker process per core)
 exec granian app:app --interface asgi \
-    --host "${HOST:-127.0.0.1}" --port "${PORT:-8014}" \
+    --host "${HOST:-127.0.0.1}" --port "${PORT:?PORT: the port in service.toml beside this file}" \
     --workers "$WORKERS" --loop uvloop --no-ws \
     --log-level warning

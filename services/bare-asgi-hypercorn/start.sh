@@ -8,6 +8,6 @@ CPUS="${CPUS:-$(nproc)}"
 # Worker counts for a budget of CPUS cores, a fraction rounded up: services/common/workers.py.
 WORKERS="${WORKERS:-$(python3 ../common/workers.py hypercorn "$CPUS")}"  # one worker process per core, as Uvicorn
 exec hypercorn app:app \
-    --bind "${HOST:-127.0.0.1}:${PORT:-8015}" \
+    --bind "${HOST:-127.0.0.1}:${PORT:?PORT: the port in service.toml beside this file}" \
     --workers "$WORKERS" --worker-class uvloop \
     --log-level warning

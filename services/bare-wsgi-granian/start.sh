@@ -9,6 +9,6 @@ CPUS="${CPUS:-$(nproc)}"
 WORKERS="${WORKERS:-$(python3 ../common/workers.py granian "$CPUS")}"  # Granian's (one worker process per core)
 THREADS="${THREADS:-$(python3 ../common/workers.py threads "$CPUS")}"  # Gunicorn's threads per gthread worker (4 x cores, the top of its 2-4 x cores)
 exec granian app:app --interface wsgi \
-    --host "${HOST:-127.0.0.1}" --port "${PORT:-8017}" \
+    --host "${HOST:-127.0.0.1}" --port "${PORT:?PORT: the port in service.toml beside this file}" \
     --workers "$WORKERS" --blocking-threads "$THREADS" \
     --log-level warning

@@ -13,6 +13,6 @@ CPUS="${CPUS:-$(nproc)}"
 # Worker counts for a budget of CPUS cores, a fraction rounded up: services/common/workers.py.
 WORKERS="${WORKERS:-$(python3 ../common/workers.py uvicorn "$CPUS")}"  # Uvicorn's formula (one per core)
 exec uvicorn labsite.asgi:application \
-    --host "${HOST:-127.0.0.1}" --port "${PORT:-8028}" \
+    --host "${HOST:-127.0.0.1}" --port "${PORT:?PORT: the port in service.toml beside this file}" \
     --workers "$WORKERS" --lifespan off \
     --no-access-log --log-level warning

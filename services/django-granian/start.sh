@@ -16,6 +16,6 @@ WORKERS="${WORKERS:-$(python3 ../common/workers.py granian "$CPUS")}"  # Granian
 THREADS="${THREADS:-$(python3 ../common/workers.py threads "$CPUS")}"  # Gunicorn's threads per gthread worker (4 x cores, the top of its 2-4 x cores)
 export THREADS  # the app keeps a database connection per thread
 exec granian labsite.wsgi:limited --interface wsgi \
-    --host "${HOST:-127.0.0.1}" --port "${PORT:-8027}" \
+    --host "${HOST:-127.0.0.1}" --port "${PORT:?PORT: the port in service.toml beside this file}" \
     --workers "$WORKERS" --blocking-threads "$THREADS" \
     --log-level warning

@@ -10,6 +10,6 @@ CPUS="${CPUS:-$(nproc)}"
 # Worker counts for a budget of CPUS cores, a fraction rounded up: services/common/workers.py.
 WORKERS="${WORKERS:-$(python3 ../common/workers.py uvicorn "$CPUS")}"  # Uvicorn's formula (one per core)
 exec gunicorn app:app \
-    --bind "${HOST:-127.0.0.1}:${PORT:-8021}" \
+    --bind "${HOST:-127.0.0.1}:${PORT:?PORT: the port in service.toml beside this file}" \
     --workers "$WORKERS" --worker-class uvicorn_worker.UvicornWorker \
     --log-level warning

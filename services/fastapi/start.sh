@@ -10,6 +10,6 @@ CPUS="${CPUS:-$(nproc)}"
 # services/common/workers.py, the one place every start.sh takes it from.
 WORKERS="${WORKERS:-$(python3 ../common/workers.py uvicorn "$CPUS")}"
 exec uvicorn app:app \
-    --host "${HOST:-127.0.0.1}" --port "${PORT:-8001}" \
+    --host "${HOST:-127.0.0.1}" --port "${PORT:?PORT: the port in service.toml beside this file}" \
     --workers "$WORKERS" \
     --no-access-log --log-level warning
