@@ -4,6 +4,7 @@
 #              [SERVER_CORES=0] [SERVER_CPUS=auto|all|0.5] [LOCUST_CORES=1]
 #   make report [RUN=<run-id>]      make test      make serve      make ui
 #   make compare A=<run> B=<run> [FORCE=1]      make share [RUN=<run-id>]      make unpack ARCHIVE=<file>
+#   make latency URL=http://127.0.0.1:8001/json RATE=500 [DURATION=10] [OUT=path] [ARRIVALS=poisson] [ALLOW_REMOTE=1]
 #   make up / make down / make logs: the whole lab in containers (docker-compose.yml)
 
 SHELL := /bin/bash
@@ -24,7 +25,7 @@ BENCH_ARGS = --profile $(PROFILE) --engine $(ENGINE) \
 	$(if $(SERVER_CORES),--server-cores $(SERVER_CORES)) $(if $(SERVER_CPUS),--budget $(SERVER_CPUS)) \
 	$(if $(LOCUST_CORES),--locust-cores $(LOCUST_CORES))
 
-.PHONY: setup bench report compare share unpack test serve ui check list lock clean up down logs
+.PHONY: setup bench latency report compare share unpack test serve ui check list lock clean up down logs
 
 setup: $(VENV)/lab/.installed $(SERVICE_VENVS)
 
@@ -42,6 +43,11 @@ bench: setup
 
 report: $(VENV)/lab/.installed
 	$(LAB) -m analysis report $(RUN)
+
+# Open-model latency of one URL at a fixed rate, from each request's intended send (docs/latency.md).
+latency: $(VENV)/lab/.installed
+	@$(LAB) -m lab latency --url '$(URL)' --rate '$(RATE)' --duration '$(or $(DURATION),10)' \
+		$(if $(OUT),--out '$(OUT)') $(if $(ARRIVALS),--arrivals $(ARRIVALS)) $(if $(ALLOW_REMOTE),--allow-remote)
 
 # Two runs side by side; refused when their manifests say they are not comparable (FORCE=1: warn instead).
 compare: $(VENV)/lab/.installed

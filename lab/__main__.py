@@ -1,4 +1,4 @@
-"""Command line of the lab: `python -m lab bench|serve|check|list` (the Makefile wraps these)."""
+"""Command line of the lab: `python -m lab bench|serve|check|list|latency` (the Makefile wraps these)."""
 
 import argparse
 import os
@@ -11,7 +11,7 @@ from rich.console import Console
 from records.layout import RESULTS
 from records.rules import HEADROOM_GOAL
 
-from . import catalog
+from . import catalog, latency
 from .contract import conformance
 from .engines import ENGINES, choose_engine
 from .engines.processes import port_problem
@@ -159,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     check.set_defaults(func=cmd_check)
 
     sub.add_parser("list", help="frameworks, scenarios and profiles").set_defaults(func=cmd_list)
+
+    latency.add_parser(sub)
 
     args = parser.parse_args(argv)
     try:
