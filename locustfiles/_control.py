@@ -130,6 +130,8 @@ class MasterWindow:
         replies, silent = self.flush("start")
         stats = self.runner.stats
         stats.reset_all()
+        # As the web UI's reset does: listeners' own stats start with the window too (the open model's histograms).
+        self.runner.environment.events.reset_stats.fire()
         self.runner.exceptions = {}
         self.window_start = stats.start_time
         self.master_cpu = cpu_now()

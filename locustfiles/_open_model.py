@@ -217,7 +217,7 @@ def check_status(response) -> str | None:
 
 @events.init_command_line_parser.add_listener
 def add_options(parser):
-    parser.add_argument("--rate", type=float, default=0, include_in_web_ui=True, help="open model: requests per second, total over all users and workers")
+    parser.add_argument("--rate", type=float, default=0.0, include_in_web_ui=True, help="open model: requests per second, total over all users and workers")
     parser.add_argument("--arrivals", choices=list(openmodel.ARRIVALS), default="constant", include_in_web_ui=True, help="open model: constant gaps or Poisson arrivals")
     parser.add_argument("--max-in-flight", type=int, default=DEFAULT_CAP, include_in_web_ui=True, help="open model: requests out at once, at most (total)")
     parser.add_argument("--lag-bound-ms", type=float, default=DEFAULT_LAG_BOUND_MS, include_in_web_ui=False, help="open model: p99 send lag above which the result is flagged")

@@ -9,6 +9,7 @@
       ceiling/<baseline>/<scenario>/u<users>/          the bare apps
       steps/<target>/<scenario>/u<users>-r<repeat>/    each step: step.json and Locust's CSVs
       profiles/<target>/<scenario>/u<users>/           a profiled window: step.json, stacks.txt (collapsed)
+      latency/<target>/<scenario>/p<percent>-r<repeat>/ the latency pass: an open-model window at percent of the peak
       report/                                          the analysis: tidy.csv, tables, charts, report.md/.html
 
 User levels have four digits so folders sort in order; repeats count from 1.
@@ -34,6 +35,10 @@ def ceiling_dir(run_dir: Path, baseline: str, scenario: str, users: int) -> Path
 
 def profile_dir(run_dir: Path, target: str, scenario: str, users: int) -> Path:
     return run_dir / "profiles" / target / scenario / level(users)
+
+
+def latency_dir(run_dir: Path, target: str, scenario: str, percent: int, repeat: int) -> Path:
+    return run_dir / "latency" / target / scenario / f"p{percent:03d}-r{repeat}"
 
 
 def probe_dir(run_dir: Path, cores: float, target: str, scenario: str, users: int) -> Path:

@@ -11,7 +11,8 @@ records/files.py (atomic writes, capped reads); where they go, records/layout.py
                 (later, still version 2: step.noise, the neighbour-noise guard's numbers, lab/run/noise.py;
                 an optional field that a reader without it ignores and a record without it
                 leaves None, so no new version; likewise manifest.budget, the calibration, and
-                step.reference with manifest.fidelity, the whole-core reference, lab/run/reference.py)
+                step.reference with manifest.fidelity, the whole-core reference, lab/run/reference.py;
+                and step.latency, an open-model window of the latency pass, lab/run/stages.py)
 """
 
 from dataclasses import asdict, dataclass, field, fields
@@ -79,6 +80,9 @@ class StepRecord:
     reference: dict | None = None
     # A profiled window (kind "profile"): the sampler, its rate, its stacks file (lab/run/profiling.py).
     profile: dict | None = None
+    # An open-model window (kind "latency"): rate asked and achieved, send lag, percentiles, the
+    # encoded HdrHistogram, the server's throttling (locustfiles/_open_model.py, lab/run/stages.py).
+    latency: dict | None = None
     step_version: int = STEP_VERSION
 
 

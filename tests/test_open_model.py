@@ -247,3 +247,37 @@ def test_rate_is_split_over_workers_and_their_histograms_merged(server, tmp_path
     assert result["rate_achieved"] == pytest.approx(200, rel=0.02)
     assert openmodel.decode(result["histogram"]).get_total_count() == result["ok"] == result["sent"]
     assert result["percentiles_ms"]["99"] == pytest.approx(expected_ms(99, STALL, PERIOD), rel=0.10)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("server", [(STALL, PERIOD, 200)], indirect=True)
+def test_a_measured_window_on_the_runs_master_holds_only_its_own_requests(server, tmp_path):
+    """The bench's way (lab/load/locust.py): a long-lived master and a worker on the lab's
+    locustfiles, the open-model user started over the web API with its rate, the window reset
+    after the ramp: the merged histogram holds the window's requests, not the ramp's."""
+    from lab.load.locust import Master
+
+    _srv, url = server
+    web, bus = free_port(), free_port()
+    locust = [PYTHON, "-m", "locust", "-f", str(ROOT / "locustfiles"), "--loglevel", "WARNING"]
+    master = subprocess.Popen([*locust, "--master", "--web-host", "127.0.0.1", "--web-port", str(web), "--master-bind-host", "127.0.0.1",
+                               "--master-bind-port", str(bus)], cwd=tmp_path)  # fmt: skip
+    worker = subprocess.Popen([*locust, "--worker", "--master-port", str(bus)], cwd=tmp_path)
+    try:
+        window = Master(f"http://127.0.0.1:{web}").measure(
+            "OpenGetUser", url, users=1, duration=4, workers=1, warmup=1, options={"rate": 200, "open_path": "/json"}
+        )
+    finally:
+        for process in (worker, master):
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+    latency = window.latency
+    seconds = window.stop["window_end"] - window.stop["window_start"]
+    assert latency["rate_achieved"] == pytest.approx(200, rel=0.02)
+    assert latency["sent"] == pytest.approx(200 * seconds, rel=0.05)  # the ramp and warm-up (2 s more) left out
+    assert openmodel.decode(latency["histogram"]).get_total_count() == latency["ok"]
+    assert latency["percentiles_ms"]["99"] > 100  # the stall is in it

@@ -36,6 +36,9 @@ class Window:
     stats: dict  # /stats/requests once stopped: what the web UI shows for the window
     problems: list[str] = field(default_factory=list)  # a lost worker, a silent worker: the step failed
     phases: dict[str, float] = field(default_factory=dict)  # wall seconds of each part of the step
+    # An open-model window (options with a rate): the master's merged result, GET /lab/latency
+    # (locustfiles/_open_model.py): rate achieved, send lag, percentiles and the encoded histogram.
+    latency: dict | None = None
 
 
 class Master:
@@ -97,9 +100,10 @@ class Master:
         )
 
     def measure(self, user_class: str, host: str, users: int, duration: float, workers: int, warmup: float = 0,
-                tick: Callable[[dict], None] = lambda stats: None) -> Window:  # fmt: skip
+                tick: Callable[[dict], None] = lambda stats: None, options: dict | None = None) -> Window:  # fmt: skip
         """Start `users` of `user_class` against `host`, run `warmup` seconds (not measured), measure
-        `duration` seconds, stop."""
+        `duration` seconds, stop. `options`: the user class's custom parameters, as the web UI sends
+        them (the open model's rate, arrivals, open_path)."""
         began = time.monotonic()
         phases: dict[str, float] = {}
 
@@ -111,7 +115,7 @@ class Master:
         self.wait_ready(workers, timeout=30)
         lap("ready")
         # target "": the host below, not a target picked earlier in the web UI.
-        form = {"user_count": users, "spawn_rate": users * SPAWN_SPEEDUP, "host": host, "user_classes": user_class, "target": ""}
+        form = {"user_count": users, "spawn_rate": users * SPAWN_SPEEDUP, "host": host, "user_classes": user_class, "target": "", **(options or {})}
         reply = self.post("/swarm", form)
         if not reply.get("success"):
             raise LabError(f"the Locust master refused to start {user_class} x{users} against {host}: {reply.get('message')}")
@@ -138,8 +142,10 @@ class Master:
             problems.setdefault(worker, "was lost during the step (it did not answer at the end)")
         csv = {name: self.get(route).text for name, route in CSV_ROUTES.items()}
         stats = self.stats()
+        latency = self.get("/lab/latency").json() if options and "rate" in options else None
         lap("downloads")
-        return Window(csv=csv, start=start, stop=stop, stats=stats, problems=[f"Locust worker {w} {why}" for w, why in problems.items()], phases=phases)
+        problems_said = [f"Locust worker {w} {why}" for w, why in problems.items()]
+        return Window(csv=csv, start=start, stop=stop, stats=stats, problems=problems_said, phases=phases, latency=latency)
 
     def wait_spawned(self, users: int, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout

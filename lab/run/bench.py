@@ -142,6 +142,9 @@ class Bench:
             self.lap("ceilings_s")
             stages.steps(plan, steps, bool(self.wrk_path), into=self.records)
             self.lap("steps_s")
+            # The latency pass is kept apart from the records that make the run's status (its own folder, latency/).
+            stages.latency(plan, steps, targets, self.records, into=[])
+            self.lap("latency_s")
             stages.profiles(plan, steps, targets, into=self.records)
             self.lap("profiles_s")
 

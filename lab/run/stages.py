@@ -54,3 +54,48 @@ def profiles(plan: Plan, runner: StepRunner, targets: TargetSet, into: list[Step
                 record = runner.profiled(framework.name, scenario, users)
                 into.append(record)
                 say(describe(f"profile {framework.name} {scenario.name} u={users}", record) + profiling.words(record.profile))
+
+
+# The latency pass: fixed rates as shares of each target's faithful peak. 25 and 50% are where a
+# service is meant to run; 75 and 90% are where queueing starts to show in the tail (the knee of
+# the "hockey stick"). Profile settings: latency = true, latency_percents = [...].
+LATENCY_PERCENTS = (25, 50, 75, 90)
+LATENCY_SCENARIO = "json"
+
+
+def faithful_peak(records: list[StepRecord], name: str, scenario: str) -> float | None:
+    """The highest req/s of a target's measured steps in a scenario where Locust's busiest worker
+    stayed under the generator's CPU limit (above it, Locust set the number, not the server)."""
+    from records.rules import GENERATOR_CPU_LIMIT
+
+    rates = [r.locust.get("total_rps") or 0 for r in records if r.kind == "step" and r.status == "ok" and r.framework == name
+             and r.scenario == scenario and (r.locust.get("cpu_percent") or 0) < GENERATOR_CPU_LIMIT]  # fmt: skip
+    return max(rates, default=0) or None
+
+
+def latency(plan: Plan, runner: StepRunner, targets: TargetSet, measured: list[StepRecord], into: list[StepRecord]) -> None:
+    """After the steps: each framework's json at fixed shares of its faithful peak, open model, with repeats."""
+    settings = plan.profile.settings
+    if not settings.get("latency") or LATENCY_SCENARIO not in plan.scenario_by_name:
+        return
+    from ..latency import MAX_RATE
+
+    scenario = plan.scenario_by_name[LATENCY_SCENARIO]
+    percents = [int(p) for p in settings.get("latency_percents", LATENCY_PERCENTS)]
+    for framework in plan.frameworks:
+        peak = faithful_peak(measured, framework.name, scenario.name)
+        if peak is None or not targets.ready(framework.name):
+            warn(f"latency pass: {framework.name} skipped (no faithful {scenario.name} peak measured)")
+            continue
+        for percent in percents:
+            rate = peak * percent / 100
+            if rate > MAX_RATE * runner.expected_workers():
+                warn(f"latency pass: {framework.name} at {percent}% ({rate:,.0f} req/s) is above what {runner.expected_workers()} workers schedule")
+                continue
+            for repeat in range(1, plan.repeats + 1):
+                record = runner.open_window(framework.name, scenario, percent, rate, repeat)
+                into.append(record)
+                found = record.latency or {}
+                pcts = found.get("percentiles_ms") or {}
+                say(describe(f"latency {framework.name} {scenario.name} {percent}% of {peak:,.0f} = {rate:,.0f} req/s r{repeat}", record)
+                    + (f"  p50 {pcts.get('50')} p99 {pcts.get('99')} p99.9 {pcts.get('99.9')} ms, send lag p99 {found.get('send_lag_ms')} ms" if pcts else ""))  # fmt: skip

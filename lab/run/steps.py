@@ -21,7 +21,7 @@ from ..catalog import Scenario
 from ..contract import database
 from ..engines.base import Generator
 from ..errors import LabError
-from ..load import wrk
+from ..load import openmodel, wrk
 from . import profiling, reference
 from .calibrate import PROBE_SECONDS
 from .folders import now_iso
@@ -105,6 +105,26 @@ class StepRunner:
         records.write(folder / "step.json", record)
         return record
 
+    def open_window(self, name: str, scenario: Scenario, percent: int, rate: float, repeat: int) -> StepRecord:
+        """An open-model window at a fixed rate (the latency pass, lab/run/stages.py): one user per
+        worker sends on the schedule; the record keeps the merged result and the server's throttling."""
+        folder = layout.latency_dir(self.run_dir, name, scenario.name, percent, repeat)
+        record = StepRecord(name, scenario.name, self.expected_workers(), repeat, kind="latency", started_at=now_iso())
+        if name in self.targets.unavailable:
+            return self.finish(folder, record, "skipped", f"target unavailable: {self.targets.unavailable[name].splitlines()[0]}")
+        options = {"rate": f"{rate:.2f}", "open_path": scenario.wrk_path, "arrivals": "constant"}
+        self.measure(record, scenario, folder, warmup=0, user_class=OPEN_USER_CLASS, options=options)
+        if record.latency is not None:
+            start, end = record.locust.get("window_start"), record.locust.get("window_end")
+            window_s = end - start if start and end else None
+            record.latency = {"percent_of_peak": percent, **latency_words(record.latency, record.server, window_s)}
+            # The encoded histogram on its own too: any percentile, recomputed without reading the record.
+            write_json(folder / "histogram.json", {"format": openmodel.HISTOGRAM_FORMAT, "histogram": record.latency["histogram"]})
+            if record.latency["flags"] and record.status == "ok":
+                record.reason = "; ".join(record.latency["flags"])
+            records.write(folder / "step.json", record)
+        return record
+
     def probe(self, framework: str, scenario: Scenario, users: int) -> StepRecord:
         """A short window for calibration (lab/run/calibrate.py), kept under calibration/ beside the run."""
         folder = layout.probe_dir(self.run_dir, self.plan.server_cpus, framework, scenario.name, users)
@@ -150,7 +170,8 @@ class StepRunner:
         name = database.database_name(self.database_url) if self.database_url else None
         return NoiseSampler(self.roles, database=name, docker=self.engine == "docker")
 
-    def measure(self, record: StepRecord, scenario: Scenario, folder: Path, warmup: float, duration: float | None = None) -> StepRecord:
+    def measure(self, record: StepRecord, scenario: Scenario, folder: Path, warmup: float, duration: float | None = None,
+                user_class: str | None = None, options: dict | None = None) -> StepRecord:  # fmt: skip
         """One window against one target, with the server's and Locust's CPU and memory sampled meanwhile,
         and the CPU time anything else took on their cores (the noise guard)."""
         target = self.targets.targets[record.framework]
@@ -159,14 +180,15 @@ class StepRunner:
         try:
             with (target.sampler() as server, self.generator.sampler() as locust, self.noise_sampler() as noise,
                   self.filler.sampler() if self.filler else nullcontext() as filler):  # fmt: skip
-                window = self.master.measure(scenario.user_class, target.load_url, record.users, duration or self.plan.duration,
-                                             self.expected_workers(), warmup, self.tick)  # fmt: skip
+                window = self.master.measure(user_class or scenario.user_class, target.load_url, record.users, duration or self.plan.duration,
+                                             self.expected_workers(), warmup, self.tick, options)  # fmt: skip
         except LabError as problem:
             self.fatal_if_generator_gone()
             reason = str(problem)
         if window is not None:
             start, end = window.stop.get("window_start"), window.stop.get("window_end")
-            record.locust = locust_record(window, scenario.user_class, target.load_url, record.users, warmup, self.plan.locust_cores, locust.usage(start, end))
+            record.latency = window.latency
+            record.locust = locust_record(window, user_class or scenario.user_class, target.load_url, record.users, warmup, self.plan.locust_cores, locust.usage(start, end))
             record.server = {"cores": self.plan.server_cores, "cpus": self.plan.server_cpus, **server.usage(start, end)}
             if filler is not None:
                 record.server["filler_cpu_percent"] = filler.usage(start, end)["cpu_percent"]
@@ -189,6 +211,22 @@ class StepRunner:
         record.status, record.reason, record.ended_at = status, reason, now_iso()
         records.write(folder / "step.json", record)
         return record
+
+
+OPEN_USER_CLASS = "OpenGetUser"  # locustfiles/open_model.py
+
+
+def latency_words(latency: dict, server: dict, window_s: float | None) -> dict:
+    """The open-model result, and how much of its tail the server's CPU quota can explain.
+
+    Under a quota the kernel stops the server for the rest of each 100 ms period once its share
+    is used up, and every request due meanwhile waits. The share of the window spent throttled
+    is about the share of requests that waited for it: at 1% or more (the requests above p99),
+    throttling alone can make the p99."""
+    throttle = (server or {}).get("throttle") or {}
+    share = None if not throttle or not window_s else round(100 * throttle.get("throttled_s", 0) / window_s, 2)
+    explains = None if share is None else ("can make the p99 on its own" if share >= 1 else f"{share:g}% of requests, under the 1% above p99")
+    return {**latency, "throttle": throttle or None, "throttled_share_percent": share, "throttling_explains": explains}
 
 
 def locust_record(window, user_class: str, host: str, users: int, warmup: float, cores: list[int], processes: dict) -> dict:

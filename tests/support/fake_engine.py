@@ -108,7 +108,7 @@ class FakeMaster:
     def __init__(self, engine: "FakeEngine"):
         self.engine = engine
 
-    def measure(self, user_class, host, users, duration, workers, warmup=0, tick=lambda stats: None) -> Window:
+    def measure(self, user_class, host, users, duration, workers, warmup=0, tick=lambda stats: None, options=None) -> Window:
         script = self.engine.script
         script.windows += 1
         script.calls.append(("window", host.removeprefix("http://fake-"), user_class, users, warmup))
