@@ -18,7 +18,7 @@ import pandas as pd
 from records import rules
 from records.run import budget_headline
 
-from . import servers, stats
+from . import latency, servers, stats
 from .archive import UNPACKED
 from .blocks import Block
 from .sections import profile_blocks, tax_blocks
@@ -377,7 +377,8 @@ def build(run_dir: Path) -> Report:
     flame_dir = output(out, "flames")
     flame_dir.mkdir(exist_ok=True)
     full = (header + claims_blocks(report) + fidelity_blocks(report) + tax_blocks(report.levels)
-            + profile_blocks(report, lambda name: output(flame_dir, name)) + [Block("p", CHART_NOTE)] + table_blocks(report, charts))  # fmt: skip
+            + profile_blocks(report, lambda name: output(flame_dir, name)) + latency.blocks(report) + [Block("p", CHART_NOTE)]
+            + table_blocks(report, charts))  # fmt: skip
     chart_dir = output(out, "charts")
     chart_dir.mkdir(exist_ok=True)
     for block in full:

@@ -245,7 +245,9 @@ def test_rate_is_split_over_workers_and_their_histograms_merged(server, tmp_path
     result = json.loads(out.read_text())
     assert result["workers"] == 2 and result["users"] == 2
     assert result["rate_achieved"] == pytest.approx(200, rel=0.02)
-    assert openmodel.decode(result["histogram"]).get_total_count() == result["ok"] == result["sent"]
+    assert openmodel.decode(result["histogram"]).get_total_count() == result["ok"]
+    # A worker told to quit may report before its last answer is in: that one counts as sent, unanswered.
+    assert 0 <= result["sent"] - result["ok"] <= 2 and result["errors"] == result["timeouts"] == 0
     assert result["percentiles_ms"]["99"] == pytest.approx(expected_ms(99, STALL, PERIOD), rel=0.10)
 
 
@@ -260,7 +262,7 @@ def test_a_measured_window_on_the_runs_master_holds_only_its_own_requests(server
     _srv, url = server
     web, bus = free_port(), free_port()
     locust = [PYTHON, "-m", "locust", "-f", str(ROOT / "locustfiles"), "--loglevel", "WARNING"]
-    master = subprocess.Popen([*locust, "--master", "--web-host", "127.0.0.1", "--web-port", str(web), "--master-bind-host", "127.0.0.1",
+    master = subprocess.Popen([*locust, "--master", "--class-picker", "--web-host", "127.0.0.1", "--web-port", str(web), "--master-bind-host", "127.0.0.1",
                                "--master-bind-port", str(bus)], cwd=tmp_path)  # fmt: skip
     worker = subprocess.Popen([*locust, "--worker", "--master-port", str(bus)], cwd=tmp_path)
     try:
@@ -281,3 +283,31 @@ def test_a_measured_window_on_the_runs_master_holds_only_its_own_requests(server
     assert latency["sent"] == pytest.approx(200 * seconds, rel=0.05)  # the ramp and warm-up (2 s more) left out
     assert openmodel.decode(latency["histogram"]).get_total_count() == latency["ok"]
     assert latency["percentiles_ms"]["99"] > 100  # the stall is in it
+
+
+def test_report_section_reads_the_latency_pass_back(tmp_path):
+    """analysis/latency.py on a run folder laid out as the bench writes it: the median over the
+    repeats per rate, the closed model's p99 beside it, the hockey-stick chart."""
+    import types
+
+    import pandas as pd
+
+    from analysis import latency as section
+    from records import layout
+    from records import run as run_records
+
+    for percent, p99 in ((25, 2.0), (90, 40.0)):
+        for repeat, shift in ((1, 0.0), (2, 1.0), (3, 2.0)):
+            hist = openmodel.histogram()
+            openmodel.record(hist, (p99 + shift) / 1000)
+            latency = {"rate_asked": 10.0 * percent, "rate_achieved": 10.0 * percent, "send_lag_ms": 0.4, "flags": [],
+                       "throttled_share_percent": 0.5, "percentiles_ms": openmodel.percentiles_ms(hist), "histogram": openmodel.encode(hist)}  # fmt: skip
+            record = run_records.StepRecord("fastapi", "json", 2, repeat, kind="latency", status="ok", latency=latency)
+            run_records.write(layout.latency_dir(tmp_path, "fastapi", "json", percent, repeat) / "step.json", record)
+    levels = pd.DataFrame([{"kind": "step", "scenario": "json", "framework": "fastapi", "rps": 1000.0, "p99_ms": 12.0}])
+    blocks = section.blocks(types.SimpleNamespace(run_dir=tmp_path, levels=levels))
+    table = next(b.table for b in blocks if b.kind == "table")
+    assert list(table["% of peak"]) == [25, 90]
+    assert [float(v) for v in table["p99 ms"]] == pytest.approx([3.0, 41.0], rel=0.001)  # the median of the three repeats
+    assert set(table["closed p99 @peak"]) == {"12"}
+    assert next(b for b in blocks if b.kind == "chart").png.startswith(b"\x89PNG")
