@@ -30,7 +30,8 @@ INTRO = (
     "requests sent on a schedule fixed in advance and timed from when each was due, so a stall counts for every "
     "request it delayed (no coordinated omission; docs/latency.md). Percentiles are exact (HdrHistogram, 3 significant "
     "digits), the median over the repeats; `closed p99 @peak` is Locust's closed-model p99 at the peak, for comparison. "
-    "`throttled` is the share of the window the server's CPU quota held it stopped: at 1% or more it can make the p99 on its own."
+    "`throttled` is the share of the window the server's CPU quota held it stopped: at 1% or more it can make the p99 on its own. "
+    "† a peak Locust set (generator-bound): the rates are shares of Locust's ceiling, not the server's."
 )
 
 
@@ -52,6 +53,7 @@ def rows(run_dir: Path) -> pd.DataFrame:
             "framework": record.framework, "percent": int(match[1]), "repeat": int(match[2]), "status": record.status,
             "rate": latency.get("rate_asked"), "achieved": latency.get("rate_achieved"), "lag": latency.get("send_lag_ms"),
             "throttled": latency.get("throttled_share_percent"), "flags": "; ".join(latency.get("flags") or []),
+            "peak": latency.get("peak_rps"), "bound": latency.get("peak_faithful") is False,
             **{f"p{key}": pcts.get(key) for key in KEYS},
         })  # fmt: skip
     return pd.DataFrame(found)
@@ -59,12 +61,16 @@ def rows(run_dir: Path) -> pd.DataFrame:
 
 def table(frame: pd.DataFrame, closed_p99: dict[str, float]) -> pd.DataFrame:
     ok = frame[frame["status"] == "ok"]
-    numbers = ["rate", "achieved", "lag", "throttled", *[f"p{k}" for k in KEYS]]
+    numbers = ["peak", "rate", "achieved", "lag", "throttled", *[f"p{k}" for k in KEYS]]
+    ok = ok.assign(**{column: pd.to_numeric(ok[column], errors="coerce") for column in numbers})  # None (not recorded) -> NaN
     summary = ok.groupby(["framework", "percent"])[numbers].median(numeric_only=True).reset_index()
     flags = ok.groupby(["framework", "percent"])["flags"].apply(lambda f: "; ".join(sorted({x for x in f if x}))).reset_index()
     summary = summary.merge(flags, on=["framework", "percent"])
+    bound = ok.groupby(["framework", "percent"])["bound"].any().reset_index()
+    summary = summary.merge(bound, on=["framework", "percent"])
     shown = pd.DataFrame({
-        "framework": summary["framework"], "% of peak": summary["percent"], "req/s asked": summary["rate"].map("{:,.0f}".format),
+        "framework": summary["framework"], "% of peak": summary["percent"],
+        "peak req/s": [("" if pd.isna(p) else f"{p:,.0f}") + (" †" if b else "") for p, b in zip(summary["peak"], summary["bound"])], "req/s asked": summary["rate"].map("{:,.0f}".format),
         "req/s sent": summary["achieved"].map("{:,.0f}".format),
         **{("max ms" if k == "max" else f"p{k} ms"): summary[f"p{k}"].map("{:,.2f}".format) for k in KEYS},
         "closed p99 @peak": summary["framework"].map(lambda f: f"{closed_p99[f]:,.0f}" if f in closed_p99 else ""),

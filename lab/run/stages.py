@@ -63,14 +63,18 @@ LATENCY_PERCENTS = (25, 50, 75, 90)
 LATENCY_SCENARIO = "json"
 
 
-def faithful_peak(records: list[StepRecord], name: str, scenario: str) -> float | None:
+def faithful_peak(records: list[StepRecord], name: str, scenario: str) -> tuple[float | None, bool]:
     """The highest req/s of a target's measured steps in a scenario where Locust's busiest worker
-    stayed under the generator's CPU limit (above it, Locust set the number, not the server)."""
+    stayed under the generator's CPU limit (above it, Locust set the number, not the server), and
+    True; where every step was generator-bound, the highest of them and False (the rates are then
+    shares of Locust's ceiling, and the records say so)."""
     from records.rules import GENERATOR_CPU_LIMIT
 
-    rates = [r.locust.get("total_rps") or 0 for r in records if r.kind == "step" and r.status == "ok" and r.framework == name
-             and r.scenario == scenario and (r.locust.get("cpu_percent") or 0) < GENERATOR_CPU_LIMIT]  # fmt: skip
-    return max(rates, default=0) or None
+    ok = [r for r in records if r.kind == "step" and r.status == "ok" and r.framework == name and r.scenario == scenario]
+    faithful = [r.locust.get("total_rps") or 0 for r in ok if (r.locust.get("cpu_percent") or 0) < GENERATOR_CPU_LIMIT]
+    if any(faithful):
+        return max(faithful), True
+    return (max((r.locust.get("total_rps") or 0 for r in ok), default=0) or None), False
 
 
 def latency(plan: Plan, runner: StepRunner, targets: TargetSet, measured: list[StepRecord], into: list[StepRecord]) -> None:
@@ -83,17 +87,19 @@ def latency(plan: Plan, runner: StepRunner, targets: TargetSet, measured: list[S
     scenario = plan.scenario_by_name[LATENCY_SCENARIO]
     percents = [int(p) for p in settings.get("latency_percents", LATENCY_PERCENTS)]
     for framework in plan.frameworks:
-        peak = faithful_peak(measured, framework.name, scenario.name)
+        peak, faithful = faithful_peak(measured, framework.name, scenario.name)
         if peak is None or not targets.ready(framework.name):
-            warn(f"latency pass: {framework.name} skipped (no faithful {scenario.name} peak measured)")
+            warn(f"latency pass: {framework.name} skipped (no {scenario.name} peak measured)")
             continue
+        if not faithful:
+            warn(f"latency pass: {framework.name}'s peak ({peak:,.0f} req/s) is generator-bound: its rates are shares of Locust's ceiling")
         for percent in percents:
             rate = peak * percent / 100
             if rate > MAX_RATE * runner.expected_workers():
                 warn(f"latency pass: {framework.name} at {percent}% ({rate:,.0f} req/s) is above what {runner.expected_workers()} workers schedule")
                 continue
             for repeat in range(1, plan.repeats + 1):
-                record = runner.open_window(framework.name, scenario, percent, rate, repeat)
+                record = runner.open_window(framework.name, scenario, percent, rate, repeat, {"peak_rps": round(peak, 1), "peak_faithful": faithful})
                 into.append(record)
                 found = record.latency or {}
                 pcts = found.get("percentiles_ms") or {}

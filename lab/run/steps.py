@@ -105,7 +105,7 @@ class StepRunner:
         records.write(folder / "step.json", record)
         return record
 
-    def open_window(self, name: str, scenario: Scenario, percent: int, rate: float, repeat: int) -> StepRecord:
+    def open_window(self, name: str, scenario: Scenario, percent: int, rate: float, repeat: int, peak: dict | None = None) -> StepRecord:
         """An open-model window at a fixed rate (the latency pass, lab/run/stages.py): one user per
         worker sends on the schedule; the record keeps the merged result and the server's throttling."""
         folder = layout.latency_dir(self.run_dir, name, scenario.name, percent, repeat)
@@ -117,7 +117,7 @@ class StepRunner:
         if record.latency is not None:
             start, end = record.locust.get("window_start"), record.locust.get("window_end")
             window_s = end - start if start and end else None
-            record.latency = {"percent_of_peak": percent, **latency_words(record.latency, record.server, window_s)}
+            record.latency = {"percent_of_peak": percent, **(peak or {}), **latency_words(record.latency, record.server, window_s)}
             # The encoded histogram on its own too: any percentile, recomputed without reading the record.
             write_json(folder / "histogram.json", {"format": openmodel.HISTOGRAM_FORMAT, "histogram": record.latency["histogram"]})
             if record.latency["flags"] and record.status == "ok":
