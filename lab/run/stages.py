@@ -96,7 +96,8 @@ def latency(plan: Plan, runner: StepRunner, targets: TargetSet, measured: list[S
         for percent in percents:
             rate = peak * percent / 100
             if rate > MAX_RATE * runner.expected_workers():
-                warn(f"latency pass: {framework.name} at {percent}% ({rate:,.0f} req/s) is above what {runner.expected_workers()} workers schedule")
+                workers = runner.expected_workers()
+                warn(f"latency pass: {framework.name} at {percent}% ({rate:,.0f} req/s) is above what {workers} worker{'s' if workers != 1 else ''} schedule")
                 continue
             for repeat in range(1, plan.repeats + 1):
                 record = runner.open_window(framework.name, scenario, percent, rate, repeat, {"peak_rps": round(peak, 1), "peak_faithful": faithful})
