@@ -187,7 +187,7 @@ def parse_cores(text: str | None) -> list[int] | None:
 
 # Locust's default cores on a bigger machine: the cores after the server's, up to this many (one
 # worker process each), leaving the last core to the runner and the system. On 8 cores: server
-# on 0, Locust on 1-6: enough for a server's whole core with no quota (README, "Whole cores").
+# on 0, Locust on 1-6: enough for a server's whole core with no quota (docs/budget.md, "Whole cores when the machine has them").
 MAX_DEFAULT_LOCUST_CORES = 6
 
 
