@@ -1,7 +1,7 @@
 """The engines that run the lab's servers and Locust, behind one interface (base.py):
 
     local.py    processes on this machine, pinned to cores, each in a cgroup of its own (cgroups.py)
-    docker.py   the compose services, on the host's network for a run (compose.py)
+    docker/     the compose services, on the host's network for a run (docker/compose.py)
 
 Engines are built only here, by name.
 """

@@ -6,7 +6,7 @@ runner three kinds of things, each a context manager so cleanup is a `with`:
 - Target: one server under test (a framework or a bare baseline), started from its one
   start command on the server's cores;
 - Generator: one Locust master and its workers, up for the whole run; the runner drives
-  the master over its web API (lab/locust.py), the same master the web UI shows;
+  the master over its web API (lab/load/locust.py), the same master the web UI shows;
 - Database: the lab's PostgreSQL database, created and seeded for the run.
 
 The helpers below (health and settle waits, a process-tree sampler, log tails, the

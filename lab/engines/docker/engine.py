@@ -38,7 +38,7 @@ class DockerEngine(Engine):
         self.client = docker.from_env()
         self.password = password()
         # Where every container listens, on the host's network: LAB_BIND (a second lab beside the
-        # first, README) or the address the local engine would use.
+        # first, docs/running.md) or the address the local engine would use.
         self.host = os.environ.get("LAB_BIND") or settings.target_host
         self.database_port = int(os.environ.get("POSTGRES_PORT") or POSTGRES_PORT)
         self.override = run_dir / BENCH_OVERRIDE
