@@ -274,8 +274,9 @@ def test_in_a_real_browser_a_person_picks_flask_runs_json_and_stops(lab_up, tmp_
         bar = driver.find_element(By.ID, "lab-bar")
         wait.until(lambda d: "Under load: flask" in bar.text)
         assert bar.text == "Under load: flask (http://flask:8002), scenario JsonUser"
-        row = stats_row(driver, "/json")
-        assert row["# Fails"] == "0", row
+        # The table re-renders every few seconds: read a whole row.
+        row = wait.until(lambda d: stats_row(d, "/json") or None)
+        assert row.get("# Fails") == "0", row
         assert requests.get(f"{ui}/stats/requests", timeout=10).json()["user_count"] == 4
         driver.execute_script("window.scrollTo(0, 0)")
         driver.save_screenshot(str(ARTIFACTS / "webui-flask-running.png"))
