@@ -56,9 +56,12 @@ def local_services(tmp_path_factory, test_database):
 
 
 @pytest.fixture(scope="module")
-def local_targets(tmp_path_factory, test_database):
-    """Every framework and variant, on the test database."""
-    with running_services(tmp_path_factory.mktemp("service-logs"), {"DATABASE_URL": test_database}, TARGETS) as urls:
+def local_targets(request, tmp_path_factory, test_database):
+    """The frameworks and variants the selected tests name (every one unless `-k` picks some), on the
+    test database: `-k starlette` starts Starlette alone, not all of them on the lab's cores."""
+    named = {item.callspec.params.get("framework") for item in request.session.items if hasattr(item, "callspec")}
+    wanted = [name for name in TARGETS if name in named]
+    with running_services(tmp_path_factory.mktemp("service-logs"), {"DATABASE_URL": test_database}, wanted) as urls:
         yield urls
 
 
