@@ -55,13 +55,19 @@ def local_services(tmp_path_factory, test_database):
         yield urls
 
 
+def selected_targets(request) -> list[str]:
+    """The frameworks and variants that the selected tests of this module name (every one unless
+    `-k` picks some): `-k starlette` starts Starlette alone, not all of them on the lab's cores."""
+    named = {item.callspec.params.get("framework") for item in request.session.items
+             if hasattr(item, "callspec") and item.module is request.module}  # fmt: skip
+    return [name for name in TARGETS if name in named]
+
+
 @pytest.fixture(scope="module")
 def local_targets(request, tmp_path_factory, test_database):
-    """The frameworks and variants the selected tests name (every one unless `-k` picks some), on the
-    test database: `-k starlette` starts Starlette alone, not all of them on the lab's cores."""
-    named = {item.callspec.params.get("framework") for item in request.session.items if hasattr(item, "callspec")}
-    wanted = [name for name in TARGETS if name in named]
-    with running_services(tmp_path_factory.mktemp("service-logs"), {"DATABASE_URL": test_database}, wanted) as urls:
+    """The selected frameworks and variants (selected_targets), on the test database."""
+    env = {"DATABASE_URL": test_database}
+    with running_services(tmp_path_factory.mktemp("service-logs"), env, selected_targets(request)) as urls:
         yield urls
 
 
