@@ -2,9 +2,11 @@
 the Kubernetes schemas (kubernetes-validate), and what compose states (image, start command, ports,
 environment, hardening) is what the cluster gets, with Guaranteed QoS on whole cores."""
 
+import json
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 import yaml
@@ -166,3 +168,88 @@ def test_a_fractional_cpu_budget_is_refused():
     changed = {name: {**s, "cpus": "0.5"} if name == "flask" else s for name, s in COMPOSE.items()}
     with pytest.raises(LabError, match="flask has cpus 0.5"):
         manifests.compose_targets(changed)
+
+
+def docker_args(pod: dict, volumes_root) -> list[str]:
+    """`docker run` arguments that give a container what the pod gives it: its user, no capabilities, no new
+    privileges, a read-only root, its emptyDirs as the kubelet makes them (0777 folders, bind-mounted), its
+    ConfigMaps as read-only files, its environment (CPUS from its CPU limit), its image and args."""
+    (container,) = pod["containers"]
+    security, own = pod["securityContext"], container["securityContext"]
+    assert own["readOnlyRootFilesystem"] and own["capabilities"]["drop"] == ["ALL"] and not own["allowPrivilegeEscalation"]
+    args = ["--network", "none", "--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+            "--user", f"{security['runAsUser']}:{security['runAsGroup']}"]  # fmt: skip
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    configmaps = {o["metadata"]["name"]: o for (kind, _), o in objects(BASE).items() if kind == "ConfigMap"}
+    for mount in container.get("volumeMounts") or []:
+        folder = volumes_root / container["name"] / mount["name"]
+        folder.mkdir(parents=True)
+        folder.chmod(0o777)
+        volume = volumes[mount["name"]]
+        if "configMap" in volume:
+            for name, text in configmaps[volume["configMap"]["name"]]["data"].items():
+                (folder / name).write_text(text)
+                (folder / name).chmod(0o644)
+        args += ["--volume", f"{folder}:{mount['mountPath']}{':ro' if mount.get('readOnly') else ''}"]
+    for item in container.get("env") or []:
+        value = item.get("value", container["resources"]["limits"]["cpu"] if "valueFrom" in item else "")
+        args += ["--env", f"{item['name']}={value}"]
+    return [*args, container["image"], *(container.get("args") or [])]
+
+
+def probe_inside(container_id: str, probe: dict) -> str:
+    """The readiness probe run inside the container (no network): the HTTP status, or the command's output."""
+    if "exec" in probe:
+        done = subprocess.run(["docker", "exec", container_id, *probe["exec"]["command"]], capture_output=True, text=True, timeout=30)
+        return "ready" if done.returncode == 0 else done.stdout + done.stderr
+    get = probe["httpGet"]
+    port = get["port"]
+    headers = {h["name"]: h["value"] for h in get.get("httpHeaders") or []}
+    code = (f"import urllib.request, urllib.error\ntry:\n    print(urllib.request.urlopen(urllib.request.Request("
+            f"'http://127.0.0.1:{port}{get['path']}', headers={headers!r}), timeout=9).status)\n"
+            "except urllib.error.HTTPError as e:\n    print(e.code)")  # fmt: skip
+    done = subprocess.run(["docker", "exec", container_id, "python", "-c", code], capture_output=True, text=True, timeout=30)
+    return done.stdout.strip() or done.stderr.strip()[-200:]
+
+
+@pytest.mark.docker
+def test_the_base_images_run_with_their_pods_security_context(tmp_path):
+    """Read-only root, no capabilities, the pod's user and emptyDirs: each base workload becomes ready in Docker
+    (the servers answer /health: 503, since no database is reachable without a network; PostgreSQL is seeded)."""
+    from test_docker_config import tool_or_skip
+
+    tool_or_skip("docker", "info")
+    for name, obj in workloads(BASE).items():
+        pod = obj["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        if name == "worker":
+            continue  # it only connects to the master; the master is checked with the same image and settings
+        # Named ports: the probe's port is the container's port of that name.
+        ports = {p["name"]: p["containerPort"] for p in container.get("ports") or []}
+        probe = json_copy(container["readinessProbe"])
+        if "httpGet" in probe:
+            probe["httpGet"]["port"] = ports.get(probe["httpGet"]["port"], probe["httpGet"]["port"])
+        started = subprocess.run(["docker", "run", "--detach", *docker_args(pod, tmp_path / name)], capture_output=True, text=True, timeout=60)
+        assert started.returncode == 0, started.stderr
+        container_id = started.stdout.strip()
+        try:
+            wanted = {"ready"} if "exec" in probe else ({"200", "503"} if name in SERVERS else {"200"})
+            found = ""
+            for _ in range(60):
+                found = probe_inside(container_id, probe)
+                if found in wanted:
+                    break
+                time.sleep(0.5)
+            logs = subprocess.run(["docker", "logs", "--tail", "15", container_id], capture_output=True, text=True).stderr
+            assert found in wanted, f"{name}: {found}\n{logs}"
+            if name == "postgres":
+                tables = subprocess.run(["docker", "exec", container_id, "psql", "-U", "postgres", "-h", "127.0.0.1", "-d", "lab", "-Atc",
+                                         "select table_name from information_schema.tables where table_schema = 'public' order by 1"],
+                                        capture_output=True, text=True, timeout=30)  # fmt: skip
+                assert tables.stdout.split() == ["fortune", "world"], tables.stderr
+        finally:
+            subprocess.run(["docker", "rm", "--force", container_id], capture_output=True, timeout=60)
+
+
+def json_copy(data):
+    return json.loads(json.dumps(data))

@@ -10,7 +10,9 @@ import threading
 from typing import Protocol
 
 from ...errors import LabError
-from .manifests import NAMESPACE
+
+# The namespace deploy/k8s puts everything in (manifests.py writes it there).
+NAMESPACE = "framework-load-lab"
 
 
 class Forward(Protocol):

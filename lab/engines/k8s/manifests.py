@@ -28,12 +28,12 @@ import yaml
 from ... import catalog
 from ...catalog import ROOT
 from ...errors import LabError
+from .cluster import NAMESPACE
 
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "services" / "Dockerfile"
 SCHEMA = ROOT / "lab" / "contract" / "schema.sql"
 DEPLOY = ROOT / "deploy" / "k8s"
-NAMESPACE = "framework-load-lab"
 PART_OF = "framework-load-lab"
 # The label that keeps Locust's workers off the nodes that run servers (podAntiAffinity).
 ROLE_LABEL = "lab/role"
@@ -183,7 +183,8 @@ def hardened(read_only: bool = True) -> dict:
 
 
 def pod_security(uid: int, gid: int) -> dict:
-    return {"runAsNonRoot": True, "runAsUser": uid, "runAsGroup": gid, "seccompProfile": {"type": "RuntimeDefault"}}
+    # fsGroup: the emptyDirs are the user's group's, whatever the image's own folders there belong to.
+    return {"runAsNonRoot": True, "runAsUser": uid, "runAsGroup": gid, "fsGroup": gid, "seccompProfile": {"type": "RuntimeDefault"}}
 
 
 def scratch(*paths: str, memory: bool = False) -> tuple[list[dict], list[dict]]:
