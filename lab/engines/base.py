@@ -156,6 +156,12 @@ class Engine(ABC):
 
     # What setup() does, in words, when it does something worth saying (None: nothing to do).
     setup_note: str | None = None
+    # Whether wrk on this machine reaches the targets as Locust does (not so through a port-forward).
+    wrk_from_host: bool = True
+
+    def fidelity_problem(self) -> str | None:
+        """Why this engine cannot measure the budget's fidelity, once the targets run (None: it can)."""
+        return None
 
     def setup(self) -> None:
         """Build or fetch what the engine needs before a run (cached: quick the second time)."""
