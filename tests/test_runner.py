@@ -141,7 +141,7 @@ def test_the_profiles_fit_their_promised_times_on_two_cores():
         (["--profile", "nope"], "unknown profile 'nope'; valid: smoke, quick, full"),
         (["--frameworks", "rails"], "unknown framework 'rails'; valid: fastapi, flask, django"),
         (["--scenarios", "json,graphql"], "unknown scenario 'graphql'; valid:"),
-        (["--engine", "k8s"], "unknown engine 'k8s'"),
+        (["--engine", "swarm"], "unknown engine 'swarm'"),
         (["--users", "0"], "users '0': expected comma-separated whole numbers from 1 to"),
         (["--users", "-4"], "users '-4': expected"),
         (["--users", "8,,32"], "users '8,,32': expected"),
