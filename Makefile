@@ -37,7 +37,7 @@ $(VENV)/services/%/.installed: services/%/requirements.txt
 
 # The benchmark, then the report on what it measured (also after Ctrl-C: finished steps are kept).
 bench: setup
-	@$(if $(filter local,$(ENGINE)),true,$(OWN_LAB))
+	@$(if $(filter local k8s,$(ENGINE)),true,$(OWN_LAB))
 	@$(LAB) -m lab bench $(BENCH_ARGS); status=$$?; \
 	if [ $$status -ne 2 ]; then $(LAB) -m analysis report || true; fi; exit $$status
 

@@ -28,7 +28,7 @@ GENERATOR_BOUND = "inconclusive: generator-bound"
 # generator-bound: a neighbour on Locust's cores can be why Locust looked short of CPU.
 DISTURBED = "inconclusive: disturbed"
 # The run could not compare its budget with the whole core (no wrk, no cgroup accounting, or the
-# smoke profile): nothing says the budget did not make the ratio (lab/reference.py).
+# smoke profile): nothing says the budget did not make the ratio (lab/run/reference.py).
 FIDELITY_NOT_MEASURED = "inconclusive: fidelity not measured"
 # The budget bent a framework's cost per request (fidelity outside the band), or the ratio at the
 # budget and the same ratio on the whole cores disagree beyond METHOD_TOLERANCE: the answer
@@ -50,7 +50,7 @@ def measured_fidelity(row: pd.Series) -> bool:
 
 
 def whole_core_ratio(fast: pd.Series, slow: pd.Series) -> float | None:
-    """The same ratio on the whole cores (wrk, no quota; lab/reference.py), None where not measured."""
+    """The same ratio on the whole cores (wrk, no quota; lab/run/reference.py), None where not measured."""
     a, b = fast.get("reference_rps"), slow.get("reference_rps")
     if a is None or b is None or pd.isna(a) or pd.isna(b) or not b:
         return None

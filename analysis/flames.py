@@ -28,7 +28,7 @@ LAYERS = {
     "framework": {"fastapi", "starlette", "flask", "werkzeug", "django", "falcon", "litestar", "quart", "asgiref", "jinja2", "markupsafe"},
     "validation and serialisation": {"pydantic", "pydantic_core", "marshmallow", "rest_framework", "msgspec", "orjson", "annotated_types", "json"},
     "database driver": {"psycopg", "psycopg_pool", "asyncpg", "sqlalchemy", "flask_sqlalchemy"},
-    "app code": {"app", "bench", "labsite", "contract", "limits", "person_marshmallow", "orm_async", "workers"},
+    "app code": {"app", "bench", "labsite", "contract", "limits", "person_marshmallow", "person_pydantic", "orm_async", "workers"},
 }
 STDLIB = "standard library"
 OTHER = "other libraries"

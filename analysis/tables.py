@@ -69,7 +69,7 @@ def level_summary(frame: pd.DataFrame) -> pd.DataFrame:
                 "requests_per_cpu_second_max": _extreme(group.get("requests_per_cpu_second"), max),
                 "wrk_requests_per_cpu_second": _median(group.get("wrk_requests_per_cpu_second")),
                 "wrk_rps": group["wrk_rps"].dropna().iloc[0] if group["wrk_rps"].notna().any() else None,
-                # The whole-core reference beside each repeat, and the budget's fidelity (lab/reference.py).
+                # The whole-core reference beside each repeat, and the budget's fidelity (lab/run/reference.py).
                 "reference_rps": _median(group.get("reference_rps")),
                 "reference_requests_per_cpu_second": _median(group.get("reference_requests_per_cpu_second")),
                 "reference_requests_per_cpu_second_min": _extreme(group.get("reference_requests_per_cpu_second"), min),
@@ -110,7 +110,7 @@ def _extreme(values, pick) -> float | None:
 
 def with_fidelity(peaks: pd.DataFrame, levels: pd.DataFrame, scenario: str) -> pd.DataFrame:
     """Each framework's peak with its budget's fidelity and whole-core req/s, from the level that carries
-    the reference (the highest, lab/reference.py), whichever level the peak is at."""
+    the reference (the highest, lab/run/reference.py), whichever level the peak is at."""
     if peaks.empty:
         return peaks
     steps = scenario_steps(levels, scenario)
@@ -203,7 +203,7 @@ def resources(levels: pd.DataFrame, scenario: str, order: list[str]) -> pd.DataF
             "req per CPU-second": peaks["requests_per_cpu_second"].map(_number),
             "Locust CPU %": peaks["locust_cpu_percent"].map(_number),
             "Locust demand %": peaks["locust_demand_percent"].map(_number),
-            # The fullest measure of Locust's cores (analysis/stats.py generator_load): what the † rule reads.
+            # The fullest measure of Locust's cores (records/rules.py generator_load): what the † rule reads.
             "Locust cores %": peaks["generator_load_percent"].map(_number),
             # Others' CPU time plus steal on the worst of the lab's core sets, worst repeat; ! when disturbed.
             "others' CPU %": peaks.apply(lambda r: _number(r.get("noise_percent")) + (DISTURBED_MARK if r.get("disturbed", False) else ""), axis=1),
@@ -234,7 +234,7 @@ def ceilings(levels: pd.DataFrame) -> pd.DataFrame:
 
 
 def fidelity(levels: pd.DataFrame, order: list[str], scenario: str = "json") -> pd.DataFrame:
-    """Per target and bare app: its cost per request at the budget against its whole cores (lab/reference.py)."""
+    """Per target and bare app: its cost per request at the budget against its whole cores (lab/run/reference.py)."""
     rows = levels[(levels["scenario"] == scenario) & levels["reference_requests_per_cpu_second"].notna()] if "reference_requests_per_cpu_second" in levels else levels.iloc[0:0]
     if rows.empty:
         return pd.DataFrame()

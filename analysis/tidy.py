@@ -201,7 +201,7 @@ def step_row(run_dir: Path, manifest: dict, step_file: Path) -> dict:
     row["requests_per_cpu_second"] = requests_per_cpu_second(row["rps"], row["server_cpu_percent"])
     reference = step.get("reference") or {}
     if isinstance(reference, dict) and reference.get("requests_per_cpu_s"):
-        # The same server on its whole cores with wrk, right before the window (lab/reference.py).
+        # The same server on its whole cores with wrk, right before the window (lab/run/reference.py).
         row["reference_rps"] = reference.get("requests_per_s")
         row["reference_requests_per_cpu_second"] = reference["requests_per_cpu_s"]
         # A bare app's figure at the budget is wrk's, a framework's Locust's (the run's generator).
@@ -222,7 +222,7 @@ def tidy(run_dir: Path) -> pd.DataFrame:
 
 
 def flag_generator_bound(frame: pd.DataFrame, manifest: dict) -> None:
-    """Mark every row the generator may have limited, with the reason (the rules: analysis/stats.py)."""
+    """Mark every row the generator may have limited, with the reason (the rules: records/rules.py)."""
     frame["generator_load_percent"] = [
         generator_load(r.locust_cpu_percent, r.locust_demand_percent, r.locust_cores_cpu_percent, r.locust_cores_busy_percent)
         for r in frame.itertuples()

@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     bench = sub.add_parser("bench", help="run the benchmark matrix and write results/<run-id>/")
     bench.add_argument("--profile", default="quick", help=f"{', '.join(catalog.profiles())} (lab/run/profiles.toml)")
     bench.add_argument(
-        "--engine", default="auto", help="auto (docker when a Docker engine answers, else local), docker (compose) or local (processes on loopback)"
+        "--engine", default="auto", help="auto (docker when a Docker engine answers, else local), docker (compose), local (processes on loopback) or k8s (a cluster: docs/kubernetes.md)"
     )
     bench.add_argument("--frameworks", help="comma-separated subset, e.g. fastapi,flask")
     bench.add_argument("--scenarios", help="comma-separated subset of the profile's scenarios")

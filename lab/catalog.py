@@ -7,7 +7,7 @@
                 framework's app (`app`: the folder holding its code), only its start differs,
               - a baseline: a bare app giving a server's ceiling (kind "baseline").
 - scenarios:  one locustfile per scenario, locustfiles/scenario_<name>.py
-- profiles:   lab/profiles.toml
+- profiles:   lab/run/profiles.toml
 
 Adding a framework or a scenario means adding its folder or file; nothing here
 lists them by hand.

@@ -7,7 +7,7 @@ in full: lower-case letters, digits, '.', '_' and '-', starting with a letter or
 most 64 characters. So no '/', no '..', no leading dot, no space, no newline.
 
 Real names all pass: fastapi, bare-asgi, plaintext, u0016-r1, locust_stats.csv and run ids
-`YYYYMMDD-HHMMSS-<profile>-<engine>[-N]` (lab/results.py).
+`YYYYMMDD-HHMMSS-<profile>-<engine>[-N]` (lab/run/folders.py).
 """
 
 import re

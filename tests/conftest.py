@@ -55,10 +55,19 @@ def local_services(tmp_path_factory, test_database):
         yield urls
 
 
+def selected_targets(request) -> list[str]:
+    """The frameworks and variants that the selected tests of this module name (every one unless
+    `-k` picks some): `-k starlette` starts Starlette alone, not all of them on the lab's cores."""
+    named = {item.callspec.params.get("framework") for item in request.session.items
+             if hasattr(item, "callspec") and item.module is request.module}  # fmt: skip
+    return [name for name in TARGETS if name in named]
+
+
 @pytest.fixture(scope="module")
-def local_targets(tmp_path_factory, test_database):
-    """Every framework and variant, on the test database."""
-    with running_services(tmp_path_factory.mktemp("service-logs"), {"DATABASE_URL": test_database}, TARGETS) as urls:
+def local_targets(request, tmp_path_factory, test_database):
+    """The selected frameworks and variants (selected_targets), on the test database."""
+    env = {"DATABASE_URL": test_database}
+    with running_services(tmp_path_factory.mktemp("service-logs"), env, selected_targets(request)) as urls:
         yield urls
 
 

@@ -47,7 +47,7 @@ SLOWISH = peak(1000, 1050, 1070)
         pytest.param(FAST, SLOW, 1.5, PARTLY, id="same-order-larger-margin"),
         pytest.param(SLOW, FAST, 4.0, FAILS, id="order-reversed"),
         pytest.param(NEAR_FAST, SLOWISH, 3.0, FAILS, id="same-order-but-repeats-overlap"),
-        # The method's fidelity (lab/reference.py): judged only on numbers the budget did not bend.
+        # The method's fidelity (lab/run/reference.py): judged only on numbers the budget did not bend.
         pytest.param(peak(3900, 4000, 4100, faithful=None), SLOW, 4.0, FIDELITY_NOT_MEASURED, id="fast-fidelity-not-measured"),
         pytest.param(FAST, peak(990, 1000, 1010, faithful=None), 4.0, FIDELITY_NOT_MEASURED, id="slow-fidelity-not-measured"),
         pytest.param(peak(3900, 4000, 4100, disturbed=True, faithful=None), SLOW, 4.0, DISTURBED, id="disturbed-before-fidelity"),

@@ -2,14 +2,15 @@
 
 import pytest
 import requests
-from conftest import CLOSED_DATABASE_URL, TARGETS, running_services
+from conftest import CLOSED_DATABASE_URL, TARGETS, running_services, selected_targets
 
 from lab.contract import conformance
 
 
 @pytest.fixture(scope="module")
-def services_without_database(tmp_path_factory):
-    with running_services(tmp_path_factory.mktemp("service-logs"), {"DATABASE_URL": CLOSED_DATABASE_URL}, TARGETS) as urls:
+def services_without_database(request, tmp_path_factory):
+    env = {"DATABASE_URL": CLOSED_DATABASE_URL}
+    with running_services(tmp_path_factory.mktemp("service-logs"), env, selected_targets(request)) as urls:
         yield urls
 
 

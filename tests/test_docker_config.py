@@ -215,6 +215,7 @@ def test_services_wait_for_a_healthy_database(config):
 
 
 DOCKERFILE = ROOT / "services" / "Dockerfile"
+SERVE = ROOT / "services" / "common" / "serve.sh"
 
 
 def test_the_one_service_dockerfile_pins_the_base_runs_start_sh_as_non_root():
@@ -228,13 +229,17 @@ def test_the_one_service_dockerfile_pins_the_base_runs_start_sh_as_non_root():
     user = re.findall(r"^USER (\S+)", text, re.M)
     assert user and user[-1].split(":")[0] not in ("0", "root")
     assert "HEALTHCHECK" in text and "/health" in text
+    assert "${PORT:?" in SERVE.read_text(), "serve.sh takes the port only from PORT"
     assert sorted(p.parent.name for p in (ROOT / "services").glob("*/Dockerfile")) == [], "one Dockerfile for all"
 
 
 @pytest.mark.parametrize("name", list(SERVICES))
 def test_start_sh_takes_the_port_it_is_given_and_a_variant_runs_its_frameworks_app(name):
     start = SERVICES[name].start_command.read_text()
-    assert "${PORT:?" in start and not re.search(r"\b80\d\d\b", start), "the port is service.toml's, given as PORT"
+    assert not re.search(r"\b80\d\d\b", start), "the port is service.toml's, given as PORT"
+    # Server flags are stated once, in serve.sh: each start.sh names a server serve.sh knows.
+    (server,) = re.findall(r"^exec \.\./common/serve\.sh (\S+) \S+", start, re.M)
+    assert f"\n{server})" in SERVE.read_text(), server
     if SERVICES[name].app:
         assert f'cd "$(dirname "$0")/../{SERVICES[name].app}"' in start
 

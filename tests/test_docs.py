@@ -55,3 +55,37 @@ def test_no_doc_names_a_file_outside_the_repository(doc):
     text = doc.read_text()
     for outside in ("shared/DESIGN", "../shared", "/work/", "/tmp/helper"):
         assert outside not in text, f"{doc.name} mentions {outside}"
+
+
+README_MAX_LINES = 150
+# A repository path in backticks: starts at one of the repository's top folders, no spaces, no
+# placeholders (`services/<name>/start.sh`) or globs (`services/bare-*`).
+REPO_PATH = re.compile(r"(?:lab|records|analysis|services|locustfiles|tests|scripts|deploy)/[\w./-]*")
+
+
+def code_spans(path: Path) -> list[str]:
+    text = re.sub(r"```.*?```", "", path.read_text(), flags=re.S)  # blocks hold commands and trees, not references
+    return re.findall(r"`([^`\n]+)`", text)
+
+
+def test_the_readme_is_short_and_links_every_docs_page():
+    readme = (ROOT / "README.md").read_text()
+    lines = len(readme.splitlines())
+    assert lines <= README_MAX_LINES, f"README.md has {lines} lines (at most {README_MAX_LINES}: the rest belongs in docs/)"
+    pages = sorted((ROOT / "docs").glob("*.md"))
+    assert pages, "no docs/*.md pages found"
+    unlinked = [page.name for page in pages if f"](docs/{page.name}" not in readme]
+    assert not unlinked, f"README.md links none of: {', '.join(unlinked)}"
+
+
+def test_the_path_check_sees_real_and_made_up_paths(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("`lab/run/plan.py`, `services/<name>/start.sh`, `make bench`\n```\nlab/gone.py\n```\n`lab/gone.py`\n")
+    found = [span for span in code_spans(page) if REPO_PATH.fullmatch(span)]
+    assert found == ["lab/run/plan.py", "lab/gone.py"]
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_repository_path_in_backticks_exists(doc):
+    missing = [span for span in code_spans(doc) if REPO_PATH.fullmatch(span) and not (ROOT / span).exists()]
+    assert not missing, f"{doc.name} names paths that do not exist: {', '.join(missing)}"

@@ -1,4 +1,4 @@
-"""The method checks itself (lab/reference.py, lab/filler.py, the live budget of lab/engines/server_cgroup.py):
+"""The method checks itself (lab/run/reference.py, lab/engines/filler.py, the live budget of lab/engines/server_cgroup.py):
 the fidelity rule on known numbers, a step's bracketed reference, and on a real server: the quota
 set and lifted on the same processes, the server's exact CPU from its cgroup, and the idle fillers
 at the lowest priority (they take nothing from a server that wants the core).

@@ -112,10 +112,10 @@ def test_runners_database_listens_on_loopback_only_with_its_own_password(client,
         bench = database.prepare(url)
         with psycopg.connect(bench, connect_timeout=5) as conn:
             assert conn.execute("SELECT count(*) FROM world").fetchone() == (10000,)
-        # The compose file's default password does not open it.
-        default = url.replace(f":{info['password']}@", ":not-published@")
-        with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
-            psycopg.connect(default.replace("/postgres", "/lab"), connect_timeout=5)
+        # The compose file's default password does not open it, from loopback either.
+        default = psycopg.conninfo.make_conninfo(url, password="not-published", dbname="lab")
+        with pytest.raises(psycopg.OperationalError, match="password authentication failed for user \"postgres\""):
+            psycopg.connect(default, connect_timeout=5)
         # On the host's network, listening on loopback alone (no port published, no other address).
         (container,) = client.containers.list(filters={"label": [f"{PROJECT_LABEL}={PROJECT}", "com.docker.compose.service=postgres"]})
         assert container.attrs["HostConfig"]["NetworkMode"] == "host" and not container.ports

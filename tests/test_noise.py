@@ -319,7 +319,7 @@ def test_a_cpu_hog_on_the_servers_core_marks_its_step_disturbed_and_only_it(tmp_
 @pytest.mark.e2e
 @pytest.mark.parametrize("engine", ["local", pytest.param("docker", marks=pytest.mark.docker)])
 def test_a_neighbour_taking_a_fifth_of_the_servers_core_is_caught_under_a_budget(engine, tmp_path, request):
-    """At a fractional budget the idle fillers keep the server's core busy (lab/filler.py): a neighbour
+    """At a fractional budget the idle fillers keep the server's core busy (lab/engines/filler.py): a neighbour
     that wants 20% of it takes it from them, and the guard still sees it; the steps around it stay clean."""
     if engine == "docker":
         request.getfixturevalue("docker_engine")

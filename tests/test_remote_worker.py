@@ -4,7 +4,7 @@ distributed mode, the lab's scale-out path, tested for real on one machine.
 Two network namespaces that this test creates and removes stand for two hosts, joined by a
 veth pair with addresses from the documentation range (192.0.2.0/30) assigned inside them:
 the "bench host" runs the runner, its server and its master (listening on 192.0.2.1); the
-"worker host" runs one plain `locust --worker --master-host 192.0.2.1`, the command the README
+"worker host" runs one plain `locust --worker --master-host 192.0.2.1`, the command docs/running.md
 gives. Nothing is sent to any address outside these namespaces.
 """
 

@@ -71,6 +71,9 @@ def test_variants_run_their_frameworks_app_and_every_server_has_its_ceiling():
     # Django on Granian and on Gunicorn gthread.
     assert {"django-asgi", "quart", "fastapi-gunicorn", "fastapi-granian", "flask-granian", "flask-gthread",
             "django-granian", "django-gthread"} <= set(variants)  # fmt: skip
+    # And the framework tax's rungs (issue 25): frameworks of their own, with their own app code.
+    assert {name: (variants[name].framework, variants[name].app) for name in ("starlette", "litestar", "falcon")} == {
+        "starlette": ("starlette", ""), "litestar": ("litestar", ""), "falcon": ("falcon", "")}  # fmt: skip
     for service in variants.values():
         if service.app:  # the framework's own code, not a copy: its folder holds the start command only
             assert services[service.app].framework == service.framework, service.name
@@ -82,6 +85,24 @@ def test_variants_run_their_frameworks_app_and_every_server_has_its_ceiling():
         assert (baseline.server, baseline.interface) == (service.server, service.interface), service.name
     # Ports: one each, and the blog's three keep theirs.
     assert len({s.port for s in services.values()}) == len(services)
+
+
+def test_every_tax_ladder_is_one_server_under_more_and_more_framework():
+    """analysis/tax.py's ladders name services that exist: the bare app first, then targets that run
+    on its server (their baseline), each with a framework's module the flame graphs know."""
+    from analysis import flames, tax
+
+    services = catalog.services()
+    for label, (bare, *rungs) in tax.LADDERS:
+        assert services[bare].kind == "baseline", label
+        for name in rungs:
+            assert services[name].kind in ("framework", "variant") and services[name].baseline == bare, f"{label}: {name}"
+            assert services[name].framework in flames.LAYERS["framework"], f"{label}: {name}"
+    # The ladders' own rungs run only with FRAMEWORKS=all (the servers profile), never by default.
+    ladders = {name for _, rungs in tax.LADDERS for name in rungs}
+    assert {"starlette", "litestar", "falcon"} <= ladders
+    assert not ({"starlette", "litestar", "falcon"} & set(catalog.frameworks()))
+    assert {"starlette", "litestar", "falcon"} <= set(catalog.targets())
 
 
 def test_frameworks_all_or_a_variant_and_the_servers_profile():
@@ -120,7 +141,7 @@ def test_the_profiles_fit_their_promised_times_on_two_cores():
         (["--profile", "nope"], "unknown profile 'nope'; valid: smoke, quick, full"),
         (["--frameworks", "rails"], "unknown framework 'rails'; valid: fastapi, flask, django"),
         (["--scenarios", "json,graphql"], "unknown scenario 'graphql'; valid:"),
-        (["--engine", "k8s"], "unknown engine 'k8s'"),
+        (["--engine", "swarm"], "unknown engine 'swarm'"),
         (["--users", "0"], "users '0': expected comma-separated whole numbers from 1 to"),
         (["--users", "-4"], "users '-4': expected"),
         (["--users", "8,,32"], "users '8,,32': expected"),

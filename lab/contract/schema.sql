@@ -1,5 +1,5 @@
 -- The lab's one schema and seed, shared by all three services (TechEmpower's
--- world and fortune tables). Plain, idempotent SQL: lab/database.py runs it to
+-- world and fortune tables). Plain, idempotent SQL: lab/contract/database.py runs it to
 -- create, seed and reset a database, and it also works as a postgres
 -- /docker-entrypoint-initdb.d script. Running it again restores the seed state.
 

@@ -1,7 +1,8 @@
 """The engines that run the lab's servers and Locust, behind one interface (base.py):
 
     local.py    processes on this machine, pinned to cores, each in a cgroup of its own (cgroups.py)
-    docker.py   the compose services, on the host's network for a run (compose.py)
+    docker/     the compose services, on the host's network for a run (docker/compose.py)
+    k8s/        the Deployments of deploy/k8s in a cluster, through kubectl (k8s/engine.py)
 
 Engines are built only here, by name.
 """
@@ -12,9 +13,10 @@ from ..errors import LabError
 from ..settings import GeneratorSettings
 from .base import Engine
 from .docker import DockerEngine, engine_problem
+from .k8s import K8sEngine, KubectlCluster
 from .local import LocalEngine
 
-ENGINES: dict[str, type[Engine]] = {"local": LocalEngine, "docker": DockerEngine}
+ENGINES: dict[str, type[Engine]] = {"local": LocalEngine, "docker": DockerEngine, "k8s": K8sEngine}
 
 
 def make_engine(name: str, run_dir: Path, settings: GeneratorSettings) -> Engine:
@@ -34,4 +36,8 @@ def choose_engine(name: str, say=print) -> str:
         problem = engine_problem()
         if problem:
             raise LabError(f"engine docker: {problem}; start Docker (as root: .ci/docker-setup.sh) or use --engine local")
+    if name == "k8s":
+        problem = KubectlCluster().problem()
+        if problem:
+            raise LabError(f"engine k8s: {problem} (docs/kubernetes.md)")
     return name

@@ -6,7 +6,7 @@ runner three kinds of things, each a context manager so cleanup is a `with`:
 - Target: one server under test (a framework or a bare baseline), started from its one
   start command on the server's cores;
 - Generator: one Locust master and its workers, up for the whole run; the runner drives
-  the master over its web API (lab/locust.py), the same master the web UI shows;
+  the master over its web API (lab/load/locust.py), the same master the web UI shows;
 - Database: the lab's PostgreSQL database, created and seeded for the run.
 
 The helpers below (health and settle waits, a process-tree sampler, log tails, the
@@ -156,6 +156,12 @@ class Engine(ABC):
 
     # What setup() does, in words, when it does something worth saying (None: nothing to do).
     setup_note: str | None = None
+    # Whether wrk on this machine reaches the targets as Locust does (not so through a port-forward).
+    wrk_from_host: bool = True
+
+    def fidelity_problem(self) -> str | None:
+        """Why this engine cannot measure the budget's fidelity, once the targets run (None: it can)."""
+        return None
 
     def setup(self) -> None:
         """Build or fetch what the engine needs before a run (cached: quick the second time)."""

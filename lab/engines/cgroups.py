@@ -4,7 +4,7 @@ The server's start.sh process is put into a cgroup of its own before it execs th
 every worker it forks is in it. The cgroup gives two things:
 
 - the server's CPU time, exact (the kernel's per-task runtime, summed): what the whole-core
-  reference and the budget's fidelity are computed from (lab/reference.py);
+  reference and the budget's fidelity are computed from (lab/run/reference.py);
 - a quota, set and lifted while the server runs (Cgroup.limit): the same processes are
   measured on their whole cores and at the run's budget, so the budget changes nothing but
   the CPU the server gets.
@@ -95,7 +95,7 @@ def write(path: Path, text: str) -> None:
     path.write_text(text)
 
 
-# The weight of the idle fillers' cgroup (lab/filler.py): the lowest each interface takes, so the
+# The weight of the idle fillers' cgroup (lab/engines/filler.py): the lowest each interface takes, so the
 # server's cgroup (the default weight, 1024 shares or 100) runs whenever it wants the core.
 LOWEST_WEIGHT = {"cgroup1": ("cpu.shares", "2"), "cgroup2": ("cpu.weight", "1"), "systemd": ("CPUWeight", "1")}
 

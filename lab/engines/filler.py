@@ -7,16 +7,16 @@ processes), 6,300-9,900 requests per CPU-second from one 8 s window to the next 
 left idle, 9,300-9,800 with it kept busy, against 9,900 on the whole core (docs/budget.md).
 
 A filler is one busy loop per server core, in a cgroup of its own with the lowest CPU weight
-(lab/cgroups.py), and SCHED_IDLE inside it: the kernel runs it only when nothing else on
+(lab/engines/cgroups.py), and SCHED_IDLE inside it: the kernel runs it only when nothing else on
 that core wants to, and the server preempts it as soon as it wakes, so it takes nothing from
 the server and fills what the quota leaves idle. (A SCHED_IDLE process alone is not enough:
 the kernel shares a core between cgroups and session autogroups first, and a filler in a
 group of its own at the default weight took half of the core from a server at 0.5 core.)
 It is the lab's own process: the noise guard counts its CPU time as the lab's (lab/run/noise.py).
-The runner pauses it while it measures the server on its whole cores (lab/reference.py),
+The runner pauses it while it measures the server on its whole cores (lab/run/reference.py),
 where there is no quota and so no idle time to fill.
 
-Without a cgroup for it (no route here: lab/cgroups.py), there is no filler, and the manifest says so.
+Without a cgroup for it (no route here: lab/engines/cgroups.py), there is no filler, and the manifest says so.
 """
 
 import os

@@ -31,7 +31,7 @@ VENVS = ROOT / ".venv" / "services"
 class LocalTarget(Target):
     """One framework's server, started with its start command on the given cores, its worker count
     by those whole cores, in a cgroup of its own (exact CPU accounting) where one can be made; held
-    to a budget of `cpus` cores below them by a CPU quota, set and lifted while it runs (lab/cgroups.py)."""
+    to a budget of `cpus` cores below them by a CPU quota, set and lifted while it runs (lab/engines/cgroups.py)."""
 
     def __init__(self, framework: Service, cores: list[int], log_path: Path, extra_env: dict | None = None, host: str = "127.0.0.1",
                  cpus: float | None = None):  # fmt: skip

@@ -85,7 +85,7 @@ class Cgroup:
     """One target's cgroup: made before the server starts, removed after it stops.
 
     It always accounts the server's CPU; it holds a quota while limit() says so. With `lowest`,
-    it is the idle fillers' instead (lab/filler.py): the lowest weight, so that everything else on
+    it is the idle fillers' instead (lab/engines/filler.py): the lowest weight, so that everything else on
     the core runs first (a SCHED_IDLE process alone would not do: with autogroups and cgroups, the
     kernel shares a core between groups before it looks at a process's policy)."""
 

@@ -3,7 +3,7 @@
 Locust is Python and pays per request; wrk is C. The lab runs wrk for three things, each on
 the generator's cores at the same connections as Locust: a second opinion on the generator
 (same target, same budget), each bare app's ceiling, and the whole-core reference
-(lab/reference.py). Each run also counts the server's CPU seconds over wrk's whole run
+(lab/run/reference.py). Each run also counts the server's CPU seconds over wrk's whole run
 (`cpu`, from the target's cgroup), so requests per CPU-second need no window alignment.
 """
 

@@ -46,7 +46,7 @@ class Bench:
         self.plan = make_plan(options)
         self.budget = Budget(self.plan, self.engine_name)
         self.engine_factory, self.gate = engine_factory, gate or ConformanceGate()
-        self.wrk_path = wrk.available() if self.plan.profile.settings.get("wrk", True) else None
+        self.wrk_path = wrk.available() if self.plan.profile.settings.get("wrk", True) and ENGINES[self.engine_name].wrk_from_host else None
         self.records: list[StepRecord] = []
         self.timings: dict[str, float] = {}
         self._clock = time.monotonic()
@@ -126,7 +126,7 @@ class Bench:
             targets = stack.enter_context(TargetSet(engine, plan.frameworks, plan.server_cores, database_url, self.gate, self.options.health_timeout,
                                                     any(s.database for s in plan.scenarios), say, with_baselines=plan.ceilings))  # fmt: skip
             self.record_targets(targets, manifest)
-            problem = preflight.fidelity_problem(plan, self.wrk_path, targets)
+            problem = engine.fidelity_problem() or preflight.fidelity_problem(plan, self.wrk_path, targets)
             stack.callback(self.record_fidelity, manifest, problem)
             if problem:
                 warn(f"fidelity not measured: {problem}")

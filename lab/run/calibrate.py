@@ -19,7 +19,7 @@ run goes on there and the targets still short are named (the analysis flags thei
 An explicit budget is checked the same way: a warning, not a refusal.
 
 Pure functions over Probe records, so the rules are tested without a server; the probes are
-measured by lab/step.py (StepRunner.probe) and the runner (lab/run/bench.py) calls choose().
+measured by lab/run/steps.py (StepRunner.probe) and the runner (lab/run/bench.py) calls choose().
 """
 
 import http.client

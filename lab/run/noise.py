@@ -14,11 +14,11 @@ quota runs in bursts that start and end on timer events: measured at 0.4 core (a
 5 s, 10 ms period), they counted 3.41 s where the cgroup's exact accounting said 2.00 s and
 the idle columns gave 2.02 s (docs/noise.md). The record says which source it used
 (`busy_source`). The rule that turns those numbers into a "disturbed" step is
-analysis.stats.disturbed (its threshold, NOISE_LIMIT, lives there).
+records.rules.disturbed (its threshold, NOISE_LIMIT, lives there).
 
 What counts as the lab's own:
 - the server's processes and Locust's (the engine's samplers: pinned to those cores, so all
-  their CPU time was spent there), and the idle fillers on the server's cores (lab/filler.py);
+  their CPU time was spent there), and the idle fillers on the server's cores (lab/engines/filler.py);
 - processes that are not pinned but work for the lab: the runner itself, the PostgreSQL
   backends connected to the lab's own database (the machine's PostgreSQL is not pinned) and,
   on the docker engine, the Docker daemons that answer the runner's stats calls. Which core

@@ -29,10 +29,10 @@ MAX_CORE = 4095
 # Wall time of one step beyond its measured window, for the time-left estimate: the ramp
 # (the master reports all users running about 2 s after /swarm, then one second to settle),
 # the window's start and stop (Locust's stop loop sleeps a second), the CSV downloads.
-# Measured on a 2-core machine (step.json locust.phases_s); lab/locust.py.
+# Measured on a 2-core machine (step.json locust.phases_s); lab/load/locust.py.
 STEP_OVERHEAD_SECONDS = 2.8
 WRK_OVERHEAD_SECONDS = 0.3
-# A whole-core reference beyond its wrk window (lab/reference.py): lifting the quota and setting it
+# A whole-core reference beyond its wrk window (lab/run/reference.py): lifting the quota and setting it
 # again (a container update, ~0.3 s).
 REFERENCE_OVERHEAD_SECONDS = 0.8
 
@@ -107,7 +107,7 @@ class Plan:
         total = len(self.steps) * (STEP_OVERHEAD_SECONDS + self.duration) + len(self.frameworks) * len(self.scenarios) * self.warmup
         if wrk:
             total += sum(1 for s in self.scenarios if s.wrk_path) * len(self.frameworks) * (self.duration + WRK_OVERHEAD_SECONDS)
-            # The whole-core reference before each json step at the highest level (lab/reference.py).
+            # The whole-core reference before each json step at the highest level (lab/run/reference.py).
             references = sum(1 for step in self.steps if step.scenario == "json" and step.users == max(self.users))
             total += references * 2 * (min(self.duration, REFERENCE_SECONDS) + REFERENCE_OVERHEAD_SECONDS)
         return total
@@ -187,7 +187,7 @@ def parse_cores(text: str | None) -> list[int] | None:
 
 # Locust's default cores on a bigger machine: the cores after the server's, up to this many (one
 # worker process each), leaving the last core to the runner and the system. On 8 cores: server
-# on 0, Locust on 1-6: enough for a server's whole core with no quota (README, "Whole cores").
+# on 0, Locust on 1-6: enough for a server's whole core with no quota (docs/budget.md, "Whole cores when the machine has them").
 MAX_DEFAULT_LOCUST_CORES = 6
 
 

@@ -9,7 +9,7 @@ C client that is never the limit here: 35,000 req/s from bare Uvicorn on one cor
 of machine), right before and right after each of its measured windows at the run's highest
 level: the mean of the two cancels a machine that drifts in between (a shared VM moves by 10-20%
 within a minute). It is the same server, the same processes: the quota is lifted for wrk and set
-again for the window (Target.limit), and the idle fillers pause meanwhile (lab/filler.py).
+again for the window (Target.limit), and the idle fillers pause meanwhile (lab/engines/filler.py).
 
     fidelity = requests per CPU-second at the budget, with the run's generator
                / requests per CPU-second on the whole cores, with wrk

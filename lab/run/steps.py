@@ -3,8 +3,8 @@
 A step is skipped when its target is unavailable, or its database is and it needs one; the
 first step of each (target, scenario) is preceded by a warm-up that is thrown away; a step
 that writes to the database starts from the seed data; a json step at the run's highest level
-is preceded by the whole-core reference (lab/reference.py). The window itself is Locust's
-(lab/locust.py); the server's CPU and memory, and the Locust processes', are sampled around it.
+is preceded by the whole-core reference (lab/run/reference.py). The window itself is Locust's
+(lab/load/locust.py); the server's CPU and memory, and the Locust processes', are sampled around it.
 """
 
 import subprocess
@@ -44,9 +44,9 @@ class StepRunner:
         self.tick = tick
         self.warmed: set[tuple[str, str]] = set()
         self.engine = engine
-        # Measure the whole-core reference beside each json step at the highest level (lab/reference.py).
+        # Measure the whole-core reference beside each json step at the highest level (lab/run/reference.py).
         self.with_reference = with_reference
-        # The idle fillers on the server's cores while the targets run under a quota (lab/filler.py), set by the runner.
+        # The idle fillers on the server's cores while the targets run under a quota (lab/engines/filler.py), set by the runner.
         self.filler = None
         # The cores whose other users the noise guard measures (lab/run/noise.py).
         self.roles = {"server": plan.server_cores, "locust": plan.locust_cores}
@@ -138,13 +138,13 @@ class StepRunner:
         records.write(folder / "step.json", record)
 
     def add_reference(self, record: StepRecord, before: dict, scenario: Scenario, folder: Path) -> None:
-        """The whole-core reference of a step: wrk before its window and after it (lab/reference.py), into its step.json."""
+        """The whole-core reference of a step: wrk before its window and after it (lab/run/reference.py), into its step.json."""
         after = self.reference(record.framework, scenario, record.users) if record.status == "ok" else {"problem": "the step was not measured"}
         record.reference = reference.bracket(before, after)
         records.write(folder / "step.json", record)
 
     def reference(self, name: str, scenario: Scenario, users: int) -> dict:
-        """The target on its whole cores with wrk, beside its window (lab/reference.py); or why not."""
+        """The target on its whole cores with wrk, beside its window (lab/run/reference.py); or why not."""
         try:
             return reference.measure(self.targets.targets[name], scenario.wrk_path, users, min(self.plan.duration, reference.SECONDS),
                                      self.plan.locust_cores, self.plan.server_cpus, self.filler)  # fmt: skip

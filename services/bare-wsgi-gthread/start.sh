@@ -5,14 +5,5 @@
 set -eu
 # The app's code is services/bare-wsgi/: run from there, as its own start.sh does.
 cd "$(dirname "$0")/../bare-wsgi"
-CPUS="${CPUS:-$(nproc)}"
-# Worker counts for a budget of CPUS cores, a fraction rounded up: services/common/workers.py.
-WORKERS="${WORKERS:-$(python3 ../common/workers.py gunicorn "$CPUS")}"  # Gunicorn's formula (2 x cores + 1)
-THREADS="${THREADS:-$(python3 ../common/workers.py threads "$CPUS")}"  # Gunicorn's threads per gthread worker (4 x cores, the top of its 2-4 x cores)
-# The request-head limits of services/common/contract.py (MAX_REQUEST_LINE_BYTES, MAX_HEADER_FIELDS,
-# MAX_HEADER_FIELD_BYTES; Gunicorn's defaults), stated so that they are seen and kept.
-exec gunicorn app:app \
-    --bind "${HOST:-127.0.0.1}:${PORT:?PORT: the port in service.toml beside this file}" \
-    --workers "$WORKERS" --worker-class gthread --threads "$THREADS" \
-    --limit-request-line 4094 --limit-request-fields 100 --limit-request-field_size 8190 \
-    --log-level warning
+# The server's flags and worker formula: ../common/serve.sh, stated once for every service.
+exec ../common/serve.sh gunicorn-gthread app:app

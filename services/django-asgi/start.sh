@@ -9,10 +9,5 @@ export PYTHONPATH="$(cd ../common && pwd)"
 export DJANGO_SETTINGS_MODULE=labsite.settings_asgi
 # No key given: a throwaway one (the lab uses no sessions or signing).
 export DJANGO_SECRET_KEY="${DJANGO_SECRET_KEY:-$(python3 -c 'import secrets; print(secrets.token_urlsafe(50))')}"
-CPUS="${CPUS:-$(nproc)}"
-# Worker counts for a budget of CPUS cores, a fraction rounded up: services/common/workers.py.
-WORKERS="${WORKERS:-$(python3 ../common/workers.py uvicorn "$CPUS")}"  # Uvicorn's formula (one per core)
-exec uvicorn labsite.asgi:application \
-    --host "${HOST:-127.0.0.1}" --port "${PORT:?PORT: the port in service.toml beside this file}" \
-    --workers "$WORKERS" --lifespan off \
-    --no-access-log --log-level warning
+# The server's flags and worker formula: ../common/serve.sh, stated once for every service.
+exec ../common/serve.sh uvicorn labsite.asgi:application --lifespan off

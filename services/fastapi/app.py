@@ -3,7 +3,8 @@
 Idiomatic FastAPI: Pydantic models and Query() constraints do the validation,
 async endpoints wait with asyncio. The database is SQLAlchemy 2's asyncio
 extension on asyncpg (an ORM session per request, as FastAPI's docs show it;
-services/common/orm_async.py, shared with Quart), and
+services/common/orm_async.py, shared with Quart, Starlette and Litestar), the Person model
+services/common/person_pydantic.py (shared with Starlette), and
 /fortunes a Jinja2 template. Validation errors are reshaped into the contract's
 common error body; everything else is stock FastAPI.
 """
@@ -15,7 +16,7 @@ from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.templating import Jinja2Templates
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, EmailStr, Field, StrictInt, field_validator
+from pydantic import BeforeValidator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
@@ -24,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 import contract
 import limits
 from orm_async import DB_POOL_SIZE, DatabaseUnavailable, Fortune, World, session, unavailable_reason
+from person_pydantic import Person
 
 app = FastAPI(title="lab-fastapi")
 templates = Jinja2Templates(directory=contract.TEMPLATES)
@@ -35,44 +37,6 @@ async def get_session():
 
 
 DB = Annotated[AsyncSession, Depends(get_session)]
-
-
-def text_value(value: str) -> str:
-    problem = contract.text_problem(value)
-    if problem:
-        raise ValueError(problem)
-    return value
-
-
-# A JSON string as the contract takes it: no NUL, no lone surrogate (Pydantic allows NUL).
-Text = Annotated[str, AfterValidator(text_value)]
-Name = Annotated[Text, Field(min_length=1, max_length=contract.NAME_MAX)]
-
-
-class Address(BaseModel):
-    model_config = ConfigDict(str_strip_whitespace=True)
-    street: Name
-    city: Name
-    postcode: Name
-
-
-class Person(BaseModel):
-    model_config = ConfigDict(str_strip_whitespace=True)
-    name: Name
-    email: EmailStr
-    age: StrictInt = Field(ge=contract.AGE_MIN, le=contract.AGE_MAX)
-    address: Address
-    tags: list[Text] = Field(default_factory=list, max_length=contract.TAGS_MAX)
-
-    @field_validator("email")
-    @classmethod
-    def lower_email(cls, value: str) -> str:
-        return value.lower()
-
-    @field_validator("tags")
-    @classmethod
-    def lower_tags(cls, value: list[str]) -> list[str]:
-        return [tag.strip().lower() for tag in value]
 
 
 @app.exception_handler(RequestValidationError)

@@ -5,11 +5,5 @@
 set -eu
 cd "$(dirname "$0")"
 export PYTHONPATH="$(cd ../common && pwd)"
-CPUS="${CPUS:-$(nproc)}"
-# Uvicorn's formula (one per core) for a budget of CPUS cores, a fraction rounded up:
-# services/common/workers.py, the one place every start.sh takes it from.
-WORKERS="${WORKERS:-$(python3 ../common/workers.py uvicorn "$CPUS")}"
-exec uvicorn app:app \
-    --host "${HOST:-127.0.0.1}" --port "${PORT:?PORT: the port in service.toml beside this file}" \
-    --workers "$WORKERS" \
-    --no-access-log --log-level warning
+# The server's flags and worker formula: ../common/serve.sh, stated once for every service.
+exec ../common/serve.sh uvicorn app:app

@@ -7,12 +7,5 @@ set -eu
 # The app's code is services/flask/: run from there, as its own start.sh does.
 cd "$(dirname "$0")/../flask"
 export PYTHONPATH="$(cd ../common && pwd)"
-CPUS="${CPUS:-$(nproc)}"
-# Worker counts for a budget of CPUS cores, a fraction rounded up: services/common/workers.py.
-WORKERS="${WORKERS:-$(python3 ../common/workers.py granian "$CPUS")}"  # Granian's (one worker process per core)
-THREADS="${THREADS:-$(python3 ../common/workers.py threads "$CPUS")}"  # Gunicorn's threads per gthread worker (4 x cores, the top of its 2-4 x cores)
-export THREADS  # the app keeps a database connection per thread
-exec granian app:limited --interface wsgi \
-    --host "${HOST:-127.0.0.1}" --port "${PORT:?PORT: the port in service.toml beside this file}" \
-    --workers "$WORKERS" --blocking-threads "$THREADS" \
-    --log-level warning
+# The server's flags and worker formula: ../common/serve.sh, stated once for every service.
+exec ../common/serve.sh granian-wsgi app:limited

@@ -5,10 +5,5 @@
 set -eu
 cd "$(dirname "$0")"
 export PYTHONPATH="$(cd ../common && pwd)"
-CPUS="${CPUS:-$(nproc)}"
-# Worker counts for a budget of CPUS cores, a fraction rounded up: services/common/workers.py.
-WORKERS="${WORKERS:-$(python3 ../common/workers.py hypercorn "$CPUS")}"  # one worker process per core, as Uvicorn
-exec hypercorn app:app \
-    --bind "${HOST:-127.0.0.1}:${PORT:?PORT: the port in service.toml beside this file}" \
-    --workers "$WORKERS" --worker-class uvloop \
-    --log-level warning
+# The server's flags and worker formula: ../common/serve.sh, stated once for every service.
+exec ../common/serve.sh hypercorn app:app

@@ -8,7 +8,7 @@ Docker Engine API (the `docker` SDK).
 
 Locust: the compose `master` (web UI on 127.0.0.1:8089) and `worker` services, scaled to one
 worker per Locust core, are started once per run and driven over the master's web API
-(lab/locust.py), so a bench can be watched live in the web UI.
+(lab/load/locust.py), so a bench can be watched live in the web UI.
 """
 
 from .compose import (

@@ -109,6 +109,9 @@ def bench_override(services: list[Service], host: str, database_port: int, setti
         f"    command: {yaml_list(['postgres', '-c', f'listen_addresses={host}', '-c', f'port={database_port}'])}",
         "    environment:",
         f"      POSTGRES_PASSWORD: {PASSWORD_REQUIRED}",
+        # initdb's default trusts TCP from loopback, and on the host's network every local process
+        # is on loopback: the password is asked there too.
+        "      POSTGRES_INITDB_ARGS: --auth-host=scram-sha-256",
         "    healthcheck:",
         f"      test: {yaml_list(['CMD', 'pg_isready', '-h', host, '-p', str(database_port), '-U', 'postgres', '-d', 'lab'])}",
     ]

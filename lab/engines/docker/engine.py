@@ -38,10 +38,11 @@ class DockerEngine(Engine):
         self.client = docker.from_env()
         self.password = password()
         # Where every container listens, on the host's network: LAB_BIND (a second lab beside the
-        # first, README) or the address the local engine would use.
+        # first, docs/running.md) or the address the local engine would use.
         self.host = os.environ.get("LAB_BIND") or settings.target_host
         self.database_port = int(os.environ.get("POSTGRES_PORT") or POSTGRES_PORT)
         self.override = run_dir / BENCH_OVERRIDE
+        run_dir.mkdir(parents=True, exist_ok=True)
         services = list(catalog.services().values())
         self.override.write_text(bench_override(services, self.host, self.database_port, settings))
         self.compose_version = self.compose().run("version", "--short", what="docker compose").strip()
