@@ -7,9 +7,8 @@ so both import it from here: one engine per worker process, a pool of DB_POOL_SI
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-
 import contract
+from orm_tables import Base, DatabaseUnavailable, Fortune, World  # noqa: F401  the apps import them from here
 
 DB_POOL_SIZE = contract.db_pool_size()
 _url = contract.database_url()
@@ -24,29 +23,6 @@ engine = (
     else None
 )
 Session = async_sessionmaker(engine, expire_on_commit=False)
-
-
-class Base(DeclarativeBase):
-    pass
-
-
-class World(Base):
-    __tablename__ = "world"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    randomnumber: Mapped[int]
-
-    def as_dict(self) -> dict:
-        return {"id": self.id, "randomNumber": self.randomnumber}
-
-
-class Fortune(Base):
-    __tablename__ = "fortune"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    message: Mapped[str]
-
-
-class DatabaseUnavailable(Exception):
-    pass
 
 
 def session() -> AsyncSession:

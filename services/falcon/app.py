@@ -18,9 +18,10 @@ from marshmallow import ValidationError
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 import contract
+from orm_tables import DatabaseUnavailable, Fortune, World
 from person_marshmallow import PersonSchema
 
 # A Gunicorn sync worker serves one request at a time: one connection each.
@@ -38,30 +39,6 @@ engine = (
 )
 # Rows stay readable after commit: /updates answers with what it wrote, without re-reading it.
 Sessions = sessionmaker(engine, expire_on_commit=False)
-
-
-class Base(DeclarativeBase):
-    pass
-
-
-class World(Base):
-    __tablename__ = "world"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    randomnumber: Mapped[int]
-
-    def as_dict(self) -> dict:
-        return {"id": self.id, "randomNumber": self.randomnumber}
-
-
-class Fortune(Base):
-    __tablename__ = "fortune"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    message: Mapped[str]
-
-
-class DatabaseUnavailable(Exception):
-    pass
-
 
 templates = Environment(loader=FileSystemLoader(contract.TEMPLATES), autoescape=select_autoescape())
 person_schema = PersonSchema()
