@@ -3,7 +3,8 @@ lab/run/stages.py), open-model windows at fixed shares of each framework's peak.
 
 A table of p50/p90/p99/p99.9/max at each rate (the median over the repeats), the send lag, the
 server's throttled share and any flag, with the closed model's p99 at the peak beside it; and a
-latency-versus-load chart per framework ("the hockey stick"). Records are read through
+latency-versus-load chart per framework ("the hockey stick") and the percentile distribution at each
+rate (HdrHistogram's classic plot, from the recorded percentiles). Records are read through
 records/run.py, as every step.json is.
 """
 
@@ -103,6 +104,40 @@ def chart(frame: pd.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
+# The percentile distribution's x axis, as HdrHistogram's plots draw it: 1 / (1 - percentile), log
+# scale, so 50%, 90%, 99%, 99.9% are evenly spaced; max one decade past p99.9.
+SPREAD = {"50": 2, "90": 10, "99": 100, "99.9": 1_000, "max": 10_000}
+
+
+def distribution_chart(frame: pd.DataFrame) -> bytes:
+    """The percentile distribution per framework, one line per rate (HdrHistogram's classic plot),
+    from the recorded percentiles (the median over the repeats)."""
+    ok = frame[frame["status"] == "ok"]
+    ok = ok.assign(**{f"p{key}": pd.to_numeric(ok[f"p{key}"], errors="coerce") for key in KEYS if f"p{key}" in ok})
+    ok = ok.groupby(["framework", "percent"]).median(numeric_only=True).reset_index()
+    frameworks = sorted(ok["framework"].unique())
+    fig, axes = plt.subplots(1, len(frameworks), figsize=(3.2 * len(frameworks) + 1, 3.6), sharey=True, squeeze=False)
+    for ax, framework in zip(axes[0], frameworks):
+        for _, row in ok[ok["framework"] == framework].sort_values("percent").iterrows():
+            values = [(SPREAD[key], row.get(f"p{key}")) for key in KEYS]
+            points = [(x, v) for x, v in values if pd.notna(v) and v > 0]
+            if points:
+                ax.plot(*zip(*points), marker="o", label=f"{row['percent']}% of peak")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xticks(list(SPREAD.values()), ["50%", "90%", "99%", "99.9%", "max"], fontsize=7)
+        ax.set_title(framework, fontsize=9)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=6)
+    axes[0][0].set_ylabel("latency from intended send, ms")
+    fig.suptitle("json: latency by percentile at each fixed rate", fontsize=10)
+    buffer = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
 def blocks(report) -> list[Block]:
     frame = rows(report.run_dir)
     if frame.empty:
@@ -115,7 +150,8 @@ def blocks(report) -> list[Block]:
             closed[framework] = float(group.sort_values("rps").iloc[-1]["p99_ms"])
     found = [Block("h2", "Latency at fixed loads (open model)"), Block("p", INTRO)]
     if (frame["status"] == "ok").any():
-        found += [Block("table", table=table(frame, closed), align="left"), Block("chart", text="latency-vs-load", png=chart(frame))]
+        found += [Block("table", table=table(frame, closed), align="left"), Block("chart", text="latency-vs-load", png=chart(frame)),
+                  Block("chart", text="latency-percentile-distribution", png=distribution_chart(frame))]
     failed = frame[frame["status"] != "ok"]
     if not failed.empty:
         found += [Block("p", "Not measured:"), Block("ul", items=[f"{r.framework} {r.percent}% r{r.repeat}: {r.status}" for r in failed.itertuples()])]

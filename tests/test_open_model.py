@@ -310,4 +310,6 @@ def test_report_section_reads_the_latency_pass_back(tmp_path):
     assert list(table["% of peak"]) == [25, 90]
     assert [float(v) for v in table["p99 ms"]] == pytest.approx([3.0, 41.0], rel=0.001)  # the median of the three repeats
     assert set(table["closed p99 @peak"]) == {"12"}
-    assert next(b for b in blocks if b.kind == "chart").png.startswith(b"\x89PNG")
+    charts = {b.text: b.png for b in blocks if b.kind == "chart"}
+    assert set(charts) == {"latency-vs-load", "latency-percentile-distribution"}
+    assert all(png.startswith(b"\x89PNG") for png in charts.values())
