@@ -135,3 +135,17 @@ def test_a_profiled_run_links_a_flame_graph_that_renders_in_a_real_browser(tmp_p
     dom = subprocess.run([*chromium_flags(tmp_path / "chromium"), "--dump-dom", flame.as_uri()], capture_output=True, text=True, timeout=120)
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert dom.stdout.count("<rect") > 5 and "uvicorn" in dom.stdout and "samples" in dom.stdout
+
+
+def test_where_ptrace_is_not_allowed_the_profile_is_skipped_with_one_line_saying_why(tmp_path, monkeypatch):
+    from lab.run import profiling
+
+    yama = tmp_path / "ptrace_scope"
+    monkeypatch.setattr(profiling, "YAMA", yama)
+    yama.write_text("3\n")
+    assert profiling.problem() == "ptrace is disabled on this kernel (Yama ptrace_scope 3)"
+    yama.write_text("1\n")
+    monkeypatch.setattr(profiling.os, "geteuid", lambda: 1000)
+    assert profiling.problem() == "ptrace of another process needs root here (Yama ptrace_scope 1)"
+    monkeypatch.setattr(profiling.os, "geteuid", lambda: 0)
+    assert profiling.problem() is None
