@@ -1,6 +1,6 @@
 # The lab's commands. Everything sets itself up first: `make bench` and `make test`
 # work on a fresh clone with Python 3.12 installed.
-#   make bench [PROFILE=smoke|quick|servers|full] [FRAMEWORKS=fastapi,flask|all] [SCENARIOS=json,io]
+#   make bench [PROFILE=smoke|quick|servers|latency|full] [ENGINE=auto|docker|local|k8s] [FRAMEWORKS=fastapi,flask|all] [SCENARIOS=json,io]
 #              [SERVER_CORES=0] [SERVER_CPUS=auto|all|0.5] [LOCUST_CORES=1]
 #   make report [RUN=<run-id>]      make test      make serve      make ui
 #   make compare A=<run> B=<run> [FORCE=1]      make share [RUN=<run-id>]      make unpack ARCHIVE=<file>
