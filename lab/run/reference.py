@@ -81,12 +81,13 @@ def summary(records: list[StepRecord], budget: float) -> dict:
         entry = per_target.setdefault(record.framework, {"kind": record.kind, "fidelities": [], "whole_core_rps": [], "whole_core_per_cpu_s": []})
         value = step_fidelity(record)
         if value is not None:
-            entry["fidelities"].append(round(value, 3))
+            entry["fidelities"].append(value)
         entry["whole_core_rps"].append(record.reference.get("requests_per_s"))
         entry["whole_core_per_cpu_s"].append(record.reference.get("requests_per_cpu_s"))
     for entry in per_target.values():
         found = [v for v in entry["fidelities"] if v is not None]
-        entry["fidelity"] = round(median(found), 3) if found else None
+        # Unrounded: the report takes the same median of the same steps, and must print the same digits.
+        entry["fidelity"] = median(found) if found else None
         entry["faithful"] = faithful(entry["fidelity"])
         for key in ("whole_core_rps", "whole_core_per_cpu_s"):
             values = [v for v in entry[key] if v]
