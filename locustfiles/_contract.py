@@ -3,13 +3,9 @@ file the conformance suite checks with too, loaded from where it lies (the Locus
 to the same place beside its locustfiles: locustfiles/Dockerfile). A Locust user checks each
 response exactly as the contract does, so a wrong answer is a failure, not throughput."""
 
-import importlib.util
-from pathlib import Path
+from _lab import load
 
-_PATH = Path(__file__).resolve().parent.parent / "lab" / "contract" / "payloads.py"
-_spec = importlib.util.spec_from_file_location("lab_contract_payloads", _PATH)
-_payloads = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_payloads)
+_payloads = load("lab/contract/payloads.py", "lab_contract_payloads")
 
 HELLO = _payloads.HELLO
 VALID_PERSON = _payloads.VALID_PERSON

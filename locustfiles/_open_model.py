@@ -20,13 +20,11 @@ not the rate sent.
 """
 
 import atexit
-import importlib.util
 import json
 import logging
 import os
 import socket
 import time
-from pathlib import Path
 
 import gevent
 from gevent.pool import Pool
@@ -35,10 +33,9 @@ from locust import FastHttpUser, events, task
 from locust.exception import StopUser
 from locust.runners import MasterRunner, WorkerRunner
 
-_PATH = Path(__file__).resolve().parent.parent / "lab" / "load" / "openmodel.py"
-_spec = importlib.util.spec_from_file_location("lab_load_openmodel", _PATH)
-openmodel = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(openmodel)
+from _lab import load
+
+openmodel = load("lab/load/openmodel.py", "lab_load_openmodel")
 
 DEFAULT_CAP = 1000
 DEFAULT_LAG_BOUND_MS = openmodel.LAG_BOUND_MS
