@@ -77,22 +77,28 @@ LEGEND = (
     f"under 'Generator-bound numbers'): the number is a floor, not the target's limit; `{UNSTABLE_MARK}` unstable (repeats spread more than "
     f"{stats.UNSTABLE_SPREAD:.0%}): too noisy to rank on; `{DISTURBED_MARK}` disturbed (in a repeat, other processes' CPU time "
     f"plus steal reached {rules.NOISE_LIMIT:.0f}% of the server's or Locust's cores): not this set-up's number, re-run; "
-    f"`{UNFAITHFUL_MARK}` unfaithful (the budget changed what a request costs the server: its requests per CPU-second "
-    f"there are outside {rules.FIDELITY_BAND[0]:.2f}-{rules.FIDELITY_BAND[1]:.2f} of its whole cores', 'Does the method bend the answer?'); "
+    f"`{UNFAITHFUL_MARK}` unfaithful (the method changed what a request costs the server: its requests per CPU-second "
+    f"at the budget, with the generator of that figure, are outside {rules.FIDELITY_BAND[0]:.2f}-{rules.FIDELITY_BAND[1]:.2f} "
+    f"of its whole cores', 'Does the method bend the answer?'); "
     f"`others' CPU %` is that share, worst repeat."
 )
 
 FIDELITY_INTRO = (
     "A fraction of a core (a CPU quota) lets one Locust core keep up with a server, but a quota can change what a "
-    "request costs the server, and with it the frameworks' ratios. So before each json step at the highest level the "
-    "lab lifts the quota and measures the same server, the same processes, on its whole cores with wrk (a C client "
-    "that is never the limit here), then sets the quota again. **Fidelity** is the server's requests per CPU-second at "
-    "the budget with the run's generator over those on its whole cores (median of the repeats, their range in "
-    "brackets); a bare app's budget figure is wrk's. Inside "
+    "request costs the server, and with it the frameworks' ratios. So before and after each json step at the highest "
+    "level the lab lifts the quota and measures the same server, the same processes, on its whole cores with wrk (a C "
+    "client that is never the limit here), then sets the quota again; in between, wrk and Locust each measure it at "
+    "the budget. **Fidelity** is a figure's requests per CPU-second at the budget over those on the whole cores "
+    "(median of the repeats, their range in brackets). wrk's isolates the budget: inside "
     f"{rules.FIDELITY_BAND[0]:.2f}-{rules.FIDELITY_BAND[1]:.2f} the budget served each request at the whole core's "
-    f"cost; outside it the target is marked `{UNFAITHFUL_MARK}`, and a ratio claim resting on it, or on a ratio that "
-    "differs between the budget and the whole cores by more than 10%, is `method-dependent`, never `holds`."
+    f"cost, and the json claims are judged on it; outside, the target is marked `{UNFAITHFUL_MARK}`, and a ratio "
+    "claim resting on it, or on a ratio that differs between the budget and the whole cores by more than 10%, is "
+    "`method-dependent`, never `holds`. Locust's also carries what Locust's way of sending costs the server: "
+    "Gunicorn's sync workers wait for the client to close each connection, and Locust (Python) closes later than "
+    "wrk (C), which costs them context switches on every request; Locust's figures outside the band are marked "
+    f"`{UNFAITHFUL_MARK}` in every table."
 )
+
 
 def latency_under_a_quota(budget: float, cores: int, period_ms: float) -> str:
     stall = (cores - budget) / cores * period_ms
@@ -108,8 +114,10 @@ def latency_under_a_quota(budget: float, cores: int, period_ms: float) -> str:
 CLAIMS_INTRO = (
     "Absolute req/s depend on the hardware (the post gives no cores, workers or load generator): this run's "
     "numbers are shown beside the post's, and the verdicts judge the ratios between frameworks (peak req/s on the "
-    "same scenario, same machine). The post's figures are in `analysis/claims.toml`, the verdict rules in "
-    "`analysis/claims.py`."
+    "same scenario, same machine). The json claims are judged on wrk's figures at the budget (every repeat of the "
+    "highest level), whose cost per request the whole-core reference checks; Locust's ratio is shown beside them "
+    "(why it differs: 'Does the method bend the answer?'). The post's figures are in `analysis/claims.toml`, the "
+    "verdict rules in `analysis/claims.py`."
 )
 
 CHART_NOTE = (
@@ -254,7 +262,7 @@ def fidelity_blocks(report: Report) -> list[Block]:
     blocks += [Block("p", FIDELITY_INTRO), Block("table", table=table)]
     pairs = ratios(report.levels, BLOG_PAIRS)
     if not pairs.empty:
-        blocks += [Block("p", "The blog's ratios on json, at the budget and on the whole cores:"), Block("table", table=pairs)]
+        blocks += [Block("p", "The blog's ratios on json, at the budget and on the whole cores (wrk), and Locust's at the budget:"), Block("table", table=pairs)]
     budget = (report.manifest.get("cores") or {}).get("server_cpus")
     cores = len((report.manifest.get("cores") or {}).get("server") or [])
     limit = (report.manifest.get("cores") or {}).get("server_cpu_limit") or {}
@@ -369,7 +377,7 @@ def build(run_dir: Path) -> Report:
 
     report.frame.to_csv(output(out, "tidy.csv"), index=False)
     if not report.levels.empty:
-        report.levels.drop(columns="_summary").to_csv(output(out, "levels.csv"), index=False)
+        report.levels.drop(columns=["_summary", "_wrk_summary"], errors="ignore").to_csv(output(out, "levels.csv"), index=False)
     header = header_blocks(report)
     output(out, "tables.md").write_text(to_md(header + table_blocks(report)))
 

@@ -73,7 +73,7 @@ COLUMNS = [
     "locust_cpu_percent", "locust_demand_percent", "locust_cpu_warning", "locust_cores_cpu_percent", "locust_cores_busy_percent",
     "generator_load_percent", "server_cpus", "server_cpu_seconds", "server_cpu_percent",
     "server_peak_rss_mb", "requests_per_cpu_second", "wrk_rps", "wrk_requests_per_cpu_second", "generator_ceiling_rps", "generator_bound", "generator_reason",
-    "reference_rps", "reference_requests_per_cpu_second", "fidelity", "faithful",
+    "reference_rps", "reference_requests_per_cpu_second", "fidelity", "faithful", "wrk_fidelity", "wrk_faithful",
     "foreign_percent", "steal_percent", "noise_role", "disturbed", "locust_format", "step_dir",
 ]  # fmt: skip
 
@@ -204,7 +204,11 @@ def step_row(run_dir: Path, manifest: dict, step_file: Path) -> dict:
         # The same server on its whole cores with wrk, right before the window (lab/run/reference.py).
         row["reference_rps"] = reference.get("requests_per_s")
         row["reference_requests_per_cpu_second"] = reference["requests_per_cpu_s"]
-        # A bare app's figure at the budget is wrk's, a framework's Locust's (the run's generator).
+        # Each figure's fidelity: its requests per CPU-second at the budget over the whole cores'. wrk's
+        # (the same client as the reference: the budget's effect alone) judges the claims; Locust's
+        # also carries what Locust's way of sending costs the server (a bare app's figure is wrk's).
+        row["wrk_fidelity"] = fidelity(row["wrk_requests_per_cpu_second"], row["reference_requests_per_cpu_second"])
+        row["wrk_faithful"] = faithful(row["wrk_fidelity"])
         at_budget = row["wrk_requests_per_cpu_second"] if row["kind"] == "ceiling" else row["requests_per_cpu_second"]
         row["fidelity"] = fidelity(at_budget, row["reference_requests_per_cpu_second"])
         row["faithful"] = faithful(row["fidelity"])
@@ -227,9 +231,10 @@ def flag_generator_bound(frame: pd.DataFrame, manifest: dict) -> None:
         generator_load(r.locust_cpu_percent, r.locust_demand_percent, r.locust_cores_cpu_percent, r.locust_cores_busy_percent)
         for r in frame.itertuples()
     ]
-    # wrk ran once per level (repeat 1): its figure holds for every repeat of that level.
+    # wrk ran once per level (repeat 1), and in every repeat of a referenced json step: a repeat
+    # without its own figure takes its level's.
     level = ["kind", "framework", "scenario", "users"]
-    frame["wrk_rps"] = frame.groupby(level, dropna=False)["wrk_rps"].transform(lambda values: values.dropna().max())
+    frame["wrk_rps"] = frame["wrk_rps"].fillna(frame.groupby(level, dropna=False)["wrk_rps"].transform(lambda values: values.dropna().max()))
     # Locust's ceiling for a framework: what Locust got from the bare app on the same server, same
     # scenario (the same connection pattern, so the same cost per request for Locust).
     ok = frame["status"] == "ok"

@@ -17,9 +17,9 @@ Stdlib only, like the rest of records/: a run from another machine is read with 
 - disturbed: on the server's or Locust's cores, other processes' CPU time plus the
   hypervisor's steal time reached NOISE_LIMIT % of those cores' time in the window
   (measured by lab/run/noise.py);
-- faithful: a target's requests per CPU-second at the run's budget, with the run's generator,
-  within FIDELITY_BAND of the same server's on its whole cores with wrk (its fidelity:
-  lab/run/reference.py).
+- faithful: a figure's requests per CPU-second at the run's budget, with the generator that
+  measured it (wrk, or Locust), within FIDELITY_BAND of the same server's on its whole cores
+  with wrk (its fidelity: lab/run/reference.py). wrk's isolates the budget and judges the claims.
 """
 
 import math

@@ -74,17 +74,23 @@ def record(name: str, kind: str, rps: float, cpu_percent: float, whole_per_cpu: 
     return found
 
 
-def test_the_manifests_fidelity_is_each_targets_median_over_its_repeats():
-    steps = [record("fastapi", "step", rps, 40.0, 10_000) for rps in (3600, 4000, 4400)]  # 0.9, 1.0, 1.1
-    steps += [record("flask", "step", 1000, 40.0, 3_000)]  # 2,500 per CPU-second: 0.83
+def test_the_manifests_fidelity_is_each_targets_median_over_its_repeats_for_wrk_and_for_locust():
+    # wrk at the budget keeps the whole core's cost (0.95-0.99); Locust's figures of the same steps do not.
+    steps = [record("fastapi", "step", rps, 40.0, 10_000, wrk_per_cpu=wrk) for rps, wrk in ((3600, 9500), (4000, 9900), (4400, 9700))]
+    steps += [record("flask", "step", 1000, 40.0, 3_000, wrk_per_cpu=2_900)]  # Locust: 2,500 per CPU-second, 0.83
     # A bare app's figure at the budget is wrk's: Locust cannot reach it.
     steps += [record("bare-asgi", "ceiling", 7000, 25.0, 30_000, wrk_per_cpu=29_000)]
+    # No wrk window at the budget (an older run): wrk's fidelity is not measured, Locust's is.
+    steps += [record("django", "step", 1000, 40.0, 2_500)]
     found = reference.summary(steps, 0.4)
     assert found["measured"] and found["budget"] == 0.4 and found["band"] == [0.9, 1.1]
-    assert found["targets"]["fastapi"]["fidelities"] == [0.9, 1.0, 1.1] and found["targets"]["fastapi"]["fidelity"] == 1.0
-    assert found["targets"]["fastapi"]["faithful"] is True
-    assert found["targets"]["flask"]["fidelity"] == pytest.approx(0.833, abs=1e-3) and found["targets"]["flask"]["faithful"] is False
-    assert found["targets"]["bare-asgi"]["fidelity"] == pytest.approx(29 / 30, abs=1e-3)
+    fastapi, flask, bare, django = (found["targets"][name] for name in ("fastapi", "flask", "bare-asgi", "django"))
+    assert fastapi["fidelities"] == [0.9, 1.0, 1.1] and fastapi["fidelity"] == 1.0 and fastapi["faithful"] is True
+    assert fastapi["wrk_fidelities"] == [0.95, 0.99, 0.97] and fastapi["wrk_fidelity"] == 0.97 and fastapi["wrk_faithful"] is True
+    assert flask["fidelity"] == pytest.approx(0.833, abs=1e-3) and flask["faithful"] is False
+    assert flask["wrk_fidelity"] == pytest.approx(0.967, abs=1e-3) and flask["wrk_faithful"] is True
+    assert bare["fidelity"] == bare["wrk_fidelity"] == pytest.approx(29 / 30, abs=1e-3)
+    assert django["wrk_fidelity"] is None and django["wrk_faithful"] is None and django["fidelity"] == pytest.approx(1.0)
     assert reference.not_measured("wrk is not installed") == {"measured": False, "reason": "wrk is not installed", "targets": {}}
 
 

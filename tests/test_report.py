@@ -15,7 +15,7 @@ import pytest
 from conftest import ROOT, chromium_flags
 
 from analysis.claims import (
-    check_claims, combined_verdict, faster_verdict, interface_verdict, load_claims, ratio_verdict, validation_verdict,
+    check_claims, combined_verdict, faster_verdict, interface_verdict, load_claims, on_wrk, ratio_verdict, validation_verdict,
 )  # fmt: skip
 from analysis.report import load
 from analysis.tables import peak_levels, scenario_steps, with_fidelity
@@ -81,7 +81,7 @@ def expected_verdicts(report) -> dict[str, str]:
     post = {"fastapi": 34000, "flask": 9000, "django": 7000}
     ratios = {}
     for fast, slow in (("fastapi", "flask"), ("fastapi", "django"), ("flask", "django")):
-        ratios[(fast, slow)] = ratio_verdict(json_peaks.loc[fast], json_peaks.loc[slow], post[fast] / post[slow])
+        ratios[(fast, slow)] = ratio_verdict(on_wrk(json_peaks.loc[fast]), on_wrk(json_peaks.loc[slow]), post[fast] / post[slow])
     throughput = {name: combined_verdict([v for pair, v in ratios.items() if name in pair]) + " (by its ratios)" for name in post}
     costs = {name: 1 - validate.loc[name, "rps"] / json_peaks.loc[name, "rps"] for name in post}
     interfaces = {name: report.manifest["targets"][name]["interface"] for name in ("flask", "django")}
@@ -137,13 +137,15 @@ def test_claims_table_checks_every_claim_against_this_run(real_run, reported):
     assert list(table.index) == [claim["id"] for claim in load_claims()]
     # Each verdict is the one the rules give for this run's own peaks.
     assert dict(table["verdict"]) == expected_verdicts(report)
-    # The ratios are this run's peaks, as levels.csv has them.
-    # The ratios are this run's peaks, as levels.csv has them, beside the same ratio on the whole cores.
+    # The judged ratios are wrk's at the budget, as levels.csv has them, beside the same ratio on the whole
+    # cores, and Locust's peaks' ratio beside them.
     levels = list(csv.DictReader(open(real_run / "report" / "levels.csv")))
-    whole = {r["framework"]: float(r["reference_rps"]) for r in levels if r["kind"] == "step" and r["scenario"] == "json"}
+    referenced = {r["framework"]: r for r in levels if r["kind"] == "step" and r["scenario"] == "json" and r["reference_rps"]}
     for claim_id, fast, slow in (("1/2", "fastapi", "flask"), ("1/3", "fastapi", "django"), ("2/3", "flask", "django")):
-        budget = peak_ratio(real_run / "report" / "levels.csv", "json", fast, slow)
-        assert table.loc[claim_id, "this run"] == f"{budget:.2f} at the budget; {whole[fast] / whole[slow]:.2f} on the whole cores"
+        a, b = referenced[fast], referenced[slow]
+        locust = peak_ratio(real_run / "report" / "levels.csv", "json", fast, slow)
+        assert table.loc[claim_id, "this run"] == (f"{float(a['wrk_rps']) / float(b['wrk_rps']):.2f} (wrk) at the budget; "
+                                                   f"{float(a['reference_rps']) / float(b['reference_rps']):.2f} on the whole cores; Locust {locust:.2f}")  # fmt: skip
         assert table.loc[claim_id, "the post"] == {"1/2": "3.78", "1/3": "4.86", "2/3": "1.29"}[claim_id]
     # The conditions come from the manifest: cores and each server's workers.
     workers = report.manifest["targets"]["flask"]["workers"]
@@ -161,12 +163,22 @@ def test_the_report_says_whether_the_method_bent_the_answer(real_run, reported):
     text = (real_run / "report" / "report.md").read_text().split("## Does the method bend the answer?", 1)[1].split("\n## ", 1)[0]
     manifest = json.loads((real_run / "manifest.json").read_text())
     rows = {line.split("|")[1].strip(): [cell.strip() for cell in line.split("|")[2:-1]] for line in text.splitlines() if line.startswith("| ")}
-    # Every target and bare app of json, with its fidelity as the manifest records it (median of its repeats).
+    # Every target and bare app of json, with its fidelities as the manifest records them (medians of its
+    # repeats): wrk's at the budget, the judged one, and Locust's.
+    columns = rows["target"]
     for name in ("fastapi", "flask", "django"):
-        fidelity = manifest["fidelity"]["targets"][name]["fidelity"]
-        assert rows[name][-1].startswith(f"{fidelity:.2f}"), rows[name]
-        assert ("‡" in rows[name][-1]) == (not 0.9 <= fidelity <= 1.1)
+        for column, key in (("fidelity (wrk)", "wrk_fidelity"), ("fidelity (Locust)", "fidelity")):
+            fidelity = manifest["fidelity"]["targets"][name][key]
+            cell = rows[name][columns.index(column)]
+            assert cell.startswith(f"{fidelity:.2f}"), (column, rows[name])
+            assert ("‡" in cell) == (not 0.9 <= fidelity <= 1.1)
     assert {"bare-asgi (bare app)", "bare-wsgi (bare app)"} <= set(rows)
+    # wrk measured the budget in every repeat of each referenced step, the figure the json claims rest on.
+    for name in ("fastapi", "flask", "django"):
+        for repeat in (1, 2):
+            step = json.loads((real_run / "steps" / name / "json" / f"u0004-r{repeat}" / "step.json").read_text())
+            assert step["wrk"]["requests_per_s"] > 0 and step["wrk"]["requests_per_cpu_s"] > 0, (name, repeat, step["wrk"])
+            assert step["reference"]["before"]["requests_per_s"] > 0 and step["reference"]["after"]["requests_per_s"] > 0
     # The blog's ratios both ways, and what latency under a quota means.
     assert "| fastapi / flask " in text and "60 ms" not in text or "0.5 of 1 core(s)" in text
     assert "a quota of 0.5 of 1 core(s) lets the server run that share of every 100 ms period" in text

@@ -58,12 +58,13 @@ def noise_of(record: StepRecord) -> tuple[bool, str]:
 def say_fidelity(found: dict) -> None:
     if not found.get("measured"):
         return
-    parts = [f"{name} {entry['fidelity']:.2f}" + ("" if entry["faithful"] else " (outside the band)")
-             for name, entry in found["targets"].items() if entry["fidelity"] is not None]  # fmt: skip
-    if parts:
-        low, high = found["band"]
-        say(f"fidelity of the budget (req per CPU-second at {found['budget']:g} core / on the whole cores, band {low:.2f}-{high:.2f}): "
-            + ", ".join(parts))  # fmt: skip
+    low, high = found["band"]
+    for key, who in (("wrk_fidelity", "wrk, the judged figures"), ("fidelity", "Locust")):
+        parts = [f"{name} {entry[key]:.2f}" + ("" if low <= entry[key] <= high else " (outside the band)")
+                 for name, entry in found["targets"].items() if entry.get(key) is not None]  # fmt: skip
+        if parts:
+            say(f"fidelity at {found['budget']:g} core with {who} (req per CPU-second / on the whole cores, band {low:.2f}-{high:.2f}): "
+                + ", ".join(parts))  # fmt: skip
 
 
 def say_disturbed(records: list[StepRecord]) -> None:

@@ -106,10 +106,13 @@ class Plan:
         """Expected wall time of the matrix's steps (warm-ups, wrk and the references included), for the time-left estimate."""
         total = len(self.steps) * (STEP_OVERHEAD_SECONDS + self.duration) + len(self.frameworks) * len(self.scenarios) * self.warmup
         if wrk:
-            total += sum(1 for s in self.scenarios if s.wrk_path) * len(self.frameworks) * (self.duration + WRK_OVERHEAD_SECONDS)
-            # The whole-core reference before each json step at the highest level (lab/run/reference.py).
+            seconds = min(self.duration, REFERENCE_SECONDS)
+            # Once per framework on each other scenario wrk can replay (at the highest level, repeat 1) ...
+            total += sum(1 for s in self.scenarios if s.wrk_path and s.name != "json") * len(self.frameworks) * (self.duration + WRK_OVERHEAD_SECONDS)
+            # ... and around each json step at the highest level: the whole-core reference before and
+            # after it, and wrk at the budget in between (lab/run/reference.py).
             references = sum(1 for step in self.steps if step.scenario == "json" and step.users == max(self.users))
-            total += references * 2 * (min(self.duration, REFERENCE_SECONDS) + REFERENCE_OVERHEAD_SECONDS)
+            total += references * (2 * (seconds + REFERENCE_OVERHEAD_SECONDS) + seconds + WRK_OVERHEAD_SECONDS)
         return total
 
     def calibration_seconds(self) -> float:

@@ -11,10 +11,16 @@ level: the mean of the two cancels a machine that drifts in between (a shared VM
 within a minute). It is the same server, the same processes: the quota is lifted for wrk and set
 again for the window (Target.limit), and the idle fillers pause meanwhile (lab/engines/filler.py).
 
-    fidelity = requests per CPU-second at the budget, with the run's generator
+    fidelity = requests per CPU-second at the budget, with a generator (wrk, or Locust)
                / requests per CPU-second on the whole cores, with wrk
 
-A budget whose fidelity stays within analysis.stats.FIDELITY_BAND (0.90-1.10) served each
+wrk's (a window at the budget in every repeat, between the two references: lab/run/steps.py)
+isolates what the budget does, and the blog's json claims are judged on it. Locust's also carries
+what Locust's way of sending costs the server: Gunicorn 27's sync workers wait for the client to
+close each connection (RFC 9112's graceful close), and a Python client closes later than a C one,
+so each request costs them more context switches (docs/budget.md, "The generator").
+
+A budget whose wrk fidelity stays within records.rules.FIDELITY_BAND (0.90-1.10) served each
 request at the whole core's cost; the verdicts rest only on such numbers (analysis/claims.py).
 The server's CPU comes from its cgroup's accounting (exact); where the engine cannot read it,
 or wrk is missing, fidelity is not measured and the run says why.
@@ -63,31 +69,35 @@ def bracket(before: dict | None, after: dict | None) -> dict:
     return found
 
 
-def step_fidelity(record: StepRecord) -> float | None:
-    """One step's fidelity: its window's requests per CPU-second over its reference's."""
+def step_fidelity(record: StepRecord, generator: str = "locust") -> float | None:
+    """One step's fidelity: its requests per CPU-second at the budget, measured by `generator` ("wrk":
+    the window after Locust's, the judged figure; "locust": the step's own window), over its reference's.
+    A bare app's figure at the budget is always wrk's (Locust cannot reach it)."""
     whole = (record.reference or {}).get("requests_per_cpu_s")
-    if record.kind == "ceiling":
-        # A bare app's figure at the budget is wrk's (Locust cannot reach it): wrk's cost per request.
+    if generator == "wrk" or record.kind == "ceiling":
         return fidelity((record.wrk or {}).get("requests_per_cpu_s"), whole)
     return fidelity(requests_per_cpu_second(record.locust.get("total_rps"), record.server.get("cpu_percent")), whole)
 
 
 def summary(records: list[StepRecord], budget: float) -> dict:
-    """Per target: its steps' fidelities, their median, and whether it holds; for manifest.fidelity."""
+    """Per target: its steps' fidelities (wrk's, the judged figure, and Locust's), their medians and
+    whether they hold; for manifest.fidelity."""
     per_target: dict[str, dict] = {}
     for record in records:
         if record.status != "ok" or not record.reference or record.scenario != SCENARIO:
             continue
-        entry = per_target.setdefault(record.framework, {"kind": record.kind, "fidelities": [], "whole_core_rps": [], "whole_core_per_cpu_s": []})
-        value = step_fidelity(record)
-        if value is not None:
-            entry["fidelities"].append(value)
+        entry = per_target.setdefault(record.framework, {"kind": record.kind, "wrk_fidelities": [], "fidelities": [], "whole_core_rps": [], "whole_core_per_cpu_s": []})
+        for key, generator in (("wrk_fidelities", "wrk"), ("fidelities", "locust")):
+            value = step_fidelity(record, generator)
+            if value is not None:
+                entry[key].append(value)
         entry["whole_core_rps"].append(record.reference.get("requests_per_s"))
         entry["whole_core_per_cpu_s"].append(record.reference.get("requests_per_cpu_s"))
     for entry in per_target.values():
-        found = [v for v in entry["fidelities"] if v is not None]
         # Unrounded: the report takes the same median of the same steps, and must print the same digits.
-        entry["fidelity"] = median(found) if found else None
+        for key, found in (("wrk_fidelity", entry["wrk_fidelities"]), ("fidelity", entry["fidelities"])):
+            entry[key] = median(found) if found else None
+        entry["wrk_faithful"] = faithful(entry["wrk_fidelity"])
         entry["faithful"] = faithful(entry["fidelity"])
         for key in ("whole_core_rps", "whole_core_per_cpu_s"):
             values = [v for v in entry[key] if v]

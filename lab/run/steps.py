@@ -3,8 +3,9 @@
 A step is skipped when its target is unavailable, or its database is and it needs one; the
 first step of each (target, scenario) is preceded by a warm-up that is thrown away; a step
 that writes to the database starts from the seed data; a json step at the run's highest level
-is preceded by the whole-core reference (lab/run/reference.py). The window itself is Locust's
-(lab/load/locust.py); the server's CPU and memory, and the Locust processes', are sampled around it.
+is bracketed by the whole-core reference and has a wrk window at the budget in every repeat
+(lab/run/reference.py). The window itself is Locust's (lab/load/locust.py); the server's CPU and
+memory, and the Locust processes', are sampled around it.
 """
 
 import subprocess
@@ -72,10 +73,14 @@ class StepRunner:
         referenced = self.with_reference and scenario.name == reference.SCENARIO and step.users == max(self.plan.users)
         before = self.reference(step.framework, scenario, step.users) if referenced else None
         self.measure(record, scenario, folder, self.warmup_for(step.framework, scenario))
+        # A referenced step's wrk window at the budget, its judged figure (lab/run/reference.py), lies
+        # between the two whole-core references, as Locust's does.
+        if record.status == "ok" and referenced:
+            self.add_wrk(record, scenario, folder, min(self.plan.duration, reference.SECONDS))  # as long as a reference's
+        elif record.status == "ok" and self.wants_wrk(step, scenario):
+            self.add_wrk(record, scenario, folder)
         if referenced:
             self.add_reference(record, before, scenario, folder)
-        if record.status == "ok" and self.wants_wrk(step, scenario):
-            self.add_wrk(record, scenario, folder)
         return record
 
     def ceiling(self, baseline: str, scenario: Scenario, users: int) -> StepRecord:
@@ -86,10 +91,10 @@ class StepRunner:
         referenced = self.with_reference and scenario.name == reference.SCENARIO
         before = self.reference(baseline, scenario, users) if referenced else None
         self.measure(record, scenario, folder, self.warmup_for(baseline, scenario))
-        if referenced:
-            self.add_reference(record, before, scenario, folder)
         if record.status == "ok" and self.wrk_path and scenario.wrk_path:
             self.add_wrk(record, scenario, folder)
+        if referenced:
+            self.add_reference(record, before, scenario, folder)
         return record
 
     def profiled(self, name: str, scenario: Scenario, users: int) -> StepRecord:
@@ -131,10 +136,10 @@ class StepRunner:
         record = StepRecord(framework, scenario.name, users, 0, kind="probe", started_at=now_iso())
         return self.measure(record, scenario, folder, self.warmup_for(framework, scenario), PROBE_SECONDS)
 
-    def add_wrk(self, record: StepRecord, scenario: Scenario, folder: Path) -> None:
+    def add_wrk(self, record: StepRecord, scenario: Scenario, folder: Path, seconds: float | None = None) -> None:
         """wrk on the same target at the same connections, right after its window, into its step.json."""
         target = self.targets.targets[record.framework]
-        record.wrk = wrk.run(target.url + scenario.wrk_path, record.users, self.plan.duration, self.plan.locust_cores, cpu=target.cpu_seconds)
+        record.wrk = wrk.run(target.url + scenario.wrk_path, record.users, seconds or self.plan.duration, self.plan.locust_cores, cpu=target.cpu_seconds)
         records.write(folder / "step.json", record)
 
     def add_reference(self, record: StepRecord, before: dict, scenario: Scenario, folder: Path) -> None:
@@ -152,7 +157,8 @@ class StepRunner:
             return {"problem": str(problem)}
 
     def wants_wrk(self, step: Step, scenario: Scenario) -> bool:
-        # Once per framework and scenario, at the highest level: enough for the ratio, cheap in time.
+        # Once per framework and scenario, at the highest level: the second opinion on the generator.
+        # (A referenced json step has it in every repeat: run() above.)
         return bool(self.wrk_path and scenario.wrk_path and step.users == max(self.plan.users) and step.repeat == 1)
 
     def warmup_for(self, name: str, scenario: Scenario) -> float:
