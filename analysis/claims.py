@@ -52,7 +52,7 @@ def on_wrk(row: pd.Series | None) -> pd.Series | None:
     server: Gunicorn's sync workers wait for the client to close each connection (RFC 9112's
     graceful close), and a Python client closes later than a C one, so each request costs them more
     (docs/budget.md, "The generator"). Where wrk did not measure at the budget, Locust's row as is."""
-    if row is None or row.get("_wrk_summary") is None or pd.isna(row.get("wrk_rps")):
+    if row is None or not isinstance(row.get("_wrk_summary"), dict) or pd.isna(row.get("wrk_rps")):
         return row
     judged = row.copy()
     summary = row["_wrk_summary"]
