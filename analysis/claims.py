@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from .stats import rankable, unstable
-from .tables import marks, peak_levels, scenario_steps, unfaithful, with_fidelity
+from .tables import marks, peak_levels, ratio_of, scenario_steps, unfaithful, with_fidelity
 from .tidy import AnalysisError
 
 CLAIMS = Path(__file__).with_name("claims.toml")
@@ -73,10 +73,7 @@ def measured_fidelity(row: pd.Series) -> bool:
 
 def whole_core_ratio(fast: pd.Series, slow: pd.Series) -> float | None:
     """The same ratio on the whole cores (wrk, no quota; lab/run/reference.py), None where not measured."""
-    a, b = fast.get("reference_rps"), slow.get("reference_rps")
-    if a is None or b is None or pd.isna(a) or pd.isna(b) or not b:
-        return None
-    return float(a) / float(b)
+    return ratio_of(fast.get("reference_rps"), slow.get("reference_rps"))
 
 
 def ratio_verdict(fast: pd.Series | None, slow: pd.Series | None, post_ratio: float) -> str:

@@ -288,7 +288,7 @@ def ratios(levels: pd.DataFrame, pairs: list[tuple[str, str]], scenario: str = "
         if fast not in peaks.index or slow not in peaks.index:
             continue
         a, b = peaks.loc[fast], peaks.loc[slow]
-        wrk_ratio, whole = _ratio(a.get("wrk_rps"), b.get("wrk_rps")), _ratio(a.get("reference_rps"), b.get("reference_rps"))
+        wrk_ratio, whole = ratio_of(a.get("wrk_rps"), b.get("wrk_rps")), ratio_of(a.get("reference_rps"), b.get("reference_rps"))
         rows[f"{fast} / {slow}"] = {
             "at the budget (wrk)": "not measured" if wrk_ratio is None else f"{wrk_ratio:.2f}",
             "on the whole cores (wrk)": "not measured" if whole is None else f"{whole:.2f}",
@@ -300,7 +300,8 @@ def ratios(levels: pd.DataFrame, pairs: list[tuple[str, str]], scenario: str = "
     return table
 
 
-def _ratio(a, b) -> float | None:
+def ratio_of(a, b) -> float | None:
+    """a / b where both are measured and b is not zero; None otherwise."""
     return float(a) / float(b) if a is not None and b is not None and not pd.isna(a) and not pd.isna(b) and b else None
 
 
