@@ -106,7 +106,8 @@ def project_containers(client) -> list:
     """Every container of the lab's compose project, running or not."""
     from lab.engines.docker import PROJECT, PROJECT_LABEL
 
-    return client.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={PROJECT}"})
+    # A container the engine removes between the listing and its inspection is gone: not an error.
+    return client.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={PROJECT}"}, ignore_removed=True)
 
 
 def chromium_flags(profile: Path) -> list[str]:
